@@ -1,0 +1,46 @@
+/* policy: the Lua routing engine. route(req, config) from the user's custom router, then the
+ * built-in rules (lua/router.lua, compiled in).
+ *
+ * Ownership: a `struct policy` owns its Lua state(s). The config passed to policy_new is
+ * borrowed and must outlive the policy (the server keeps them together in one generation).
+ * A route_decision owns its strings; route_decision_free releases them. */
+#ifndef CCRELAY_POLICY_H
+#define CCRELAY_POLICY_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "summary.h"
+
+#define ROUTE_MAX_TARGETS 8
+
+struct route_target {
+    const struct cfg_provider *provider; /* borrowed from the config */
+    char *model;                         /* owned: the upstream model id */
+};
+
+struct route_decision {
+    struct route_target t[ROUTE_MAX_TARGETS];
+    size_t n;
+    char rule[48];   /* which rule fired: "default", "background", "think", "custom", ... */
+    char source[16]; /* "custom" | "builtin" */
+};
+
+struct policy;
+
+/* Load the built-in rules and the custom router named by the config. */
+int policy_new(const struct config *cfg, const struct logger *lg, struct policy **out,
+               struct err *err);
+void policy_free(struct policy *p);
+
+/* Decide the target(s) of one request. Never fails because of a custom script (its errors are
+ * logged and the built-in rules decide); fails only when no rule yields a valid target. */
+int policy_route(struct policy *p, const struct summary *s, const cJSON *body,
+                 struct route_decision *out, struct err *err);
+void route_decision_free(struct route_decision *d);
+
+#endif
