@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include "apierr.h"
+#include "models.h"
 #include "relay.h"
 #include "tokens.h"
 
@@ -320,6 +321,11 @@ static void dispatch(struct client *c) {
     }
     if (strcmp(m, "POST") == 0 && path_is(t, "/v1/messages/count_tokens")) {
         handle_count_tokens(c);
+    } else if (get && path_is(t, "/v1/models")) {
+        char *list = models_list_json(g->cfg);
+        if (list) client_respond(c, 200, NULL, "application/json", list, strlen(list));
+        else respond_error(c, 500, "out of memory while listing models", NULL);
+        free(list);
     } else {
         char msg[512];
         snprintf(msg, sizeof msg,
