@@ -297,6 +297,25 @@ static const cJSON *member(const cJSON *obj, const char *key) {
 
 static bool present(const cJSON *n) { return n && !cJSON_IsNull(n); }
 
+/* A member name that appears twice in `obj` (cJSON would read the first, Claude Code Router
+ * the last, so neither is silently chosen), or NULL. Objects above 4096 members are not
+ * checked (the known objects are small). */
+static const char *duplicate_member(const cJSON *obj) {
+    size_t n = 0;
+    for (const cJSON *a = obj ? obj->child : NULL; a; a = a->next) {
+        if (++n > 4096) return NULL;
+        for (const cJSON *b = obj->child; b != a; b = b->next)
+            if (strcmp(a->string, b->string) == 0) return a->string;
+    }
+    return NULL;
+}
+
+static int no_duplicates(struct loader *L, const cJSON *obj, const char *path) {
+    const char *d = duplicate_member(obj);
+    if (!d) return 0;
+    return fail(L, path, "\"%.60s\" is written twice; keep one", d);
+}
+
 /* A string value (borrowed) or NULL when absent/null. */
 static int get_str(struct loader *L, const cJSON *n, const char *path, const char **out) {
     *out = NULL;
@@ -503,6 +522,7 @@ static int check_transformer(struct loader *L, const cJSON *t, struct path *p) {
     if (!cJSON_IsObject(t))
         return fail(L, p->buf, "must be an object like {\"use\": [\"openrouter\"]}, found %s",
                     type_name(t));
+    if (no_duplicates(L, t, p->buf)) return -1;
     for (const cJSON *m = t->child; m; m = m->next) {
         size_t old = path_key(p, m->string);
         int rc;
@@ -565,6 +585,7 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
                                "found %s",
                     type_name(pj));
     prov->json = pj;
+    if (no_duplicates(L, pj, p->buf)) return -1;
     size_t old = path_key(p, "name");
     const char *name;
     if (get_str(L, member(pj, "name"), p->buf, &name)) return -1;
@@ -600,6 +621,11 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
                                "\"https://api.deepseek.com/chat/completions\"",
                     shown > 80 ? 80 : shown, url, url[shown] ? "..." : "", why);
     }
+    if (strstr(url, ":generateContent") || strstr(url, ":streamGenerateContent"))
+        return fail(L, p->buf, "for Gemini write the models base, e.g. "
+                               "\"https://generativelanguage.googleapis.com/v1beta/models/\"; "
+                               "ccrelay appends {model}:generateContent or "
+                               ":streamGenerateContent itself");
     if (!(prov->url = strdup(url))) return nomem(L);
     path_pop(p, old);
 
@@ -748,6 +774,7 @@ static int load_router(struct loader *L, cJSON *root) {
         return fail(L, "Router", "must be an object like {\"default\": \"provider,model\"}, "
                                  "found %s",
                     type_name(r));
+    if (no_duplicates(L, r, "Router")) return -1;
     char path[96], why[512];
     for (size_t k = 0; k < NROUTE_KEYS; k++) {
         snprintf(path, sizeof path, "Router.%s", route_keys[k]);
@@ -987,6 +1014,7 @@ static int load_limits(struct loader *L, const cJSON *root) {
             return fail(L, "LIMITS", "must be an object like {\"max_body_bytes\": 33554432}, "
                                      "found %s",
                         type_name(lim));
+        if (no_duplicates(L, lim, "LIMITS")) return -1;
         for (const cJSON *m = lim->child; m; m = m->next) {
             char path[160];
             snprintf(path, sizeof path, "LIMITS.%.100s", m->string);
@@ -1014,6 +1042,9 @@ static int load_top(struct loader *L, const cJSON *root) {
     struct config *cfg = L->cfg;
     const char *s;
     long v;
+
+    const char *d = duplicate_member(root);
+    if (d) return fail(L, d, "is written twice at the top level; keep one");
 
     if (get_str(L, member(root, "HOST"), "HOST", &s)) return -1;
     if (s && !*s) return fail(L, "HOST", "is empty; write an address such as \"127.0.0.1\"");
