@@ -729,7 +729,8 @@ static const char *const route_keys[] = {"default",   "think",    "longContext",
 
 static const char *const think_levels[] = {"off", "low", "medium", "high", "xhigh", "max", "any"};
 
-/* Split "provider,model" and resolve it. Returns NULL with *why set when it does not. */
+/* Split "provider,model" and resolve it: the provider by name, the model among its "models"
+ * (both ignoring case). Returns NULL with *why set when it does not resolve. */
 static const struct cfg_provider *resolve_route(const struct config *cfg, const char *r,
                                                 char *why, size_t whycap) {
     const char *comma = strchr(r, ',');
@@ -757,7 +758,9 @@ static const struct cfg_provider *resolve_route(const struct config *cfg, const 
                      cfg->nproviders ? "" : "none configured");
         return NULL;
     }
-    if (!config_provider_model(prov, comma + 1)) {
+    /* A provider that lists no models takes any model id (a local server, a gateway): the
+     * policy module resolves targets the same way. */
+    if (prov->nmodels > 0 && !config_provider_model(prov, comma + 1)) {
         snprintf(why, whycap,
                  "provider \"%s\" does not list model \"%.80s\"; add it to that provider's "
                  "\"models\" or fix the route",

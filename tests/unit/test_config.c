@@ -425,6 +425,13 @@ static void route_lookup_is_case_insensitive(void **state) {
     assert_string_equal(config_route(cfg, "default"), "P,m2");
     assert_null(config_route(cfg, "nope"));
     config_free(cfg);
+    /* a provider that lists no models (a local server) takes any model id */
+    cfg = must_load("{Providers: [{name: 'local', api_base_url: 'http://127.0.0.1:8000/v1/"
+                    "chat/completions'}], Router: {default: 'local,whatever-is-loaded'}}");
+    assert_int_equal(cfg->providers[0].nmodels, 0);
+    assert_int_equal(cfg->providers[0].nkeys, 0);
+    assert_string_equal(config_route(cfg, "default"), "local,whatever-is-loaded");
+    config_free(cfg);
 }
 
 static enum wire_format format_of(const char *url, const char *extra) {
