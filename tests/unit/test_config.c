@@ -216,6 +216,7 @@ static void defaults(void **state) {
 static void limits_and_top_level_values(void **state) {
     (void)state;
     setenv("TC_PORT", "8080", 1);
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
     setenv("HOME", "/home/tester", 1);
     struct config *cfg = must_load(
         "{HOST: '0.0.0.0', APIKEY: 'k', PORT: '${TC_PORT}', API_TIMEOUT_MS: 5000,"
@@ -238,6 +239,12 @@ static void limits_and_top_level_values(void **state) {
     assert_int_equal(cfg->max_connections, 64);
     config_free(cfg);
     unsetenv("TC_PORT");
+
+    unsetenv("HOME");
+    assert_load_error("{CUSTOM_ROUTER_PATH: '~/r.lua'}", "config.json: CUSTOM_ROUTER_PATH: ",
+                      "HOME is not set", NULL);
+    if (old_home) setenv("HOME", old_home, 1);
+    free(old_home);
 }
 
 static void env_interpolation(void **state) {
