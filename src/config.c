@@ -1041,7 +1041,15 @@ static int load_limits(struct loader *L, const cJSON *root) {
     return 0;
 }
 
-static int load_top(struct loader *L, const cJSON *root) {
+static bool is_js_path(const char *s) {
+    static const char *const ext[] = {".js", ".mjs", ".cjs", ".ts"};
+    size_t n = strlen(s);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ends_with(s, n, ext[i])) return true;
+    return false;
+}
+
+static int load_top(struct loader *L, cJSON *root) {
     struct config *cfg = L->cfg;
     const char *s;
     long v;
@@ -1072,7 +1080,18 @@ static int load_top(struct loader *L, const cJSON *root) {
                     s);
 
     if (get_str(L, member(root, "CUSTOM_ROUTER_PATH"), "CUSTOM_ROUTER_PATH", &s)) return -1;
-    if (s && *s && expand_tilde(L, s, "CUSTOM_ROUTER_PATH", &cfg->custom_router_path)) return -1;
+    if (s && *s && is_js_path(s)) {
+        /* A Claude Code Router config names its JavaScript router here. Accepted, not run:
+         * the entry is dropped from root too, so that no module tries to load it as Lua. */
+        if (note(L, "CUSTOM_ROUTER_PATH: %.200s is a JavaScript router (Claude Code Router); "
+                    "ccrelay runs Lua routers, so it is ignored. Port it to a Lua "
+                    "route(req, config) and point CUSTOM_ROUTER_PATH at that .lua file",
+                 s))
+            return -1;
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "CUSTOM_ROUTER_PATH");
+    } else if (s && *s && expand_tilde(L, s, "CUSTOM_ROUTER_PATH", &cfg->custom_router_path)) {
+        return -1;
+    }
 
     n = member(root, "API_TIMEOUT_MS");
     if (present(n)) {

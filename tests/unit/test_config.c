@@ -612,6 +612,25 @@ static void dump_redacts_every_secret(void **state) {
     assert_null(config_dump_redacted(NULL));
 }
 
+static void javascript_router_is_ignored_with_a_note(void **state) {
+    (void)state;
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", "/home/u", 1);
+    struct config *cfg =
+        must_load("{CUSTOM_ROUTER_PATH: '$HOME/.claude-code-router/custom-router.js'}");
+    assert_null(cfg->custom_router_path);
+    assert_null(cJSON_GetObjectItem(cfg->root, "CUSTOM_ROUTER_PATH"));
+    assert_true(has_note(cfg, "CUSTOM_ROUTER_PATH: /home/u/.claude-code-router/custom-router.js "
+                              "is a JavaScript router"));
+    config_free(cfg);
+    cfg = must_load("{CUSTOM_ROUTER_PATH: '/etc/ccrelay/router.lua'}");
+    assert_string_equal(cfg->custom_router_path, "/etc/ccrelay/router.lua");
+    assert_null(cfg->notes);
+    config_free(cfg);
+    if (old_home) setenv("HOME", old_home, 1);
+    free(old_home);
+}
+
 static void notes_for_typos(void **state) {
     (void)state;
     struct config *cfg = must_load("{port: 1234, router: {}}");
@@ -729,6 +748,7 @@ int main(void) {
         cmocka_unit_test(embedded_default_with_both_keys),
         cmocka_unit_test(embedded_default_with_one_key),
         cmocka_unit_test_setup(dump_redacts_every_secret, set_ccr_env),
+        cmocka_unit_test(javascript_router_is_ignored_with_a_note),
         cmocka_unit_test(notes_for_typos),
         cmocka_unit_test(files),
         cmocka_unit_test(default_path),
