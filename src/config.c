@@ -1223,12 +1223,23 @@ static int load_impl(const char *text, size_t len, const char *source, bool dflt
     if (load_router(&L, cfg->root)) goto bad;
     if (dflt && apply_default_keys(&L, cfg->root, ks, nks)) goto bad;
     if (!is_loopback(cfg->host) && !cfg->apikey) {
-        fail(&L, "HOST",
-             "binding to \"%s\" exposes the proxy beyond this machine, which needs APIKEY; set "
-             "APIKEY (clients send it as x-api-key or Authorization: Bearer) or use HOST "
-             "\"127.0.0.1\"",
-             cfg->host);
-        goto bad;
+        /* As Claude Code Router does (so its configs load as they are): without APIKEY the
+         * proxy stays on loopback, and the start-up notes say why. */
+        if (note(&L, "HOST: listening on 127.0.0.1, not \"%.100s\": binding beyond this "
+                     "machine needs APIKEY (clients then send it as x-api-key or "
+                     "Authorization: Bearer); set APIKEY to listen on %.100s",
+                 cfg->host, cfg->host))
+            goto bad;
+        char *lo = strdup("127.0.0.1");
+        cJSON *h = cJSON_CreateString("127.0.0.1");
+        if (!lo || !h || !cJSON_ReplaceItemInObjectCaseSensitive(cfg->root, "HOST", h)) {
+            free(lo);
+            cJSON_Delete(h);
+            nomem(&L);
+            goto bad;
+        }
+        free(cfg->host);
+        cfg->host = lo;
     }
     free(ks);
     cfg->notes = L.notes;

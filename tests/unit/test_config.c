@@ -391,7 +391,6 @@ static void every_validation_error_names_its_key(void **state) {
         {"{LOG: 'yes'}", "LOG", "must be true or false"},
         {"{HOST: 1}", "HOST", "must be a string"},
         {"{HOST: ''}", "HOST", "is empty"},
-        {"{HOST: '0.0.0.0'}", "HOST", "needs APIKEY"},
         {"{APIKEY: []}", "APIKEY", "must be a string"},
         {"{CUSTOM_ROUTER_PATH: true}", "CUSTOM_ROUTER_PATH", "must be a string"},
         {"{API_TIMEOUT_MS: -5}", "API_TIMEOUT_MS", "must not be negative"},
@@ -631,6 +630,25 @@ static void javascript_router_is_ignored_with_a_note(void **state) {
     free(old_home);
 }
 
+static void host_beyond_loopback_needs_apikey(void **state) {
+    (void)state;
+    /* Claude Code Router's rule: without APIKEY the proxy stays on loopback */
+    struct config *cfg = must_load("{HOST: '0.0.0.0', PORT: 3456}");
+    assert_string_equal(cfg->host, "127.0.0.1");
+    assert_string_equal(cJSON_GetObjectItem(cfg->root, "HOST")->valuestring, "127.0.0.1");
+    assert_true(has_note(cfg, "HOST: listening on 127.0.0.1, not \"0.0.0.0\""));
+    assert_true(has_note(cfg, "needs APIKEY"));
+    config_free(cfg);
+    cfg = must_load("{HOST: '0.0.0.0', APIKEY: 'k'}");
+    assert_string_equal(cfg->host, "0.0.0.0");
+    assert_null(cfg->notes);
+    config_free(cfg);
+    cfg = must_load("{HOST: 'localhost'}");
+    assert_string_equal(cfg->host, "localhost");
+    assert_null(cfg->notes);
+    config_free(cfg);
+}
+
 static void notes_for_typos(void **state) {
     (void)state;
     struct config *cfg = must_load("{port: 1234, router: {}}");
@@ -749,6 +767,7 @@ int main(void) {
         cmocka_unit_test(embedded_default_with_one_key),
         cmocka_unit_test_setup(dump_redacts_every_secret, set_ccr_env),
         cmocka_unit_test(javascript_router_is_ignored_with_a_note),
+        cmocka_unit_test(host_beyond_loopback_needs_apikey),
         cmocka_unit_test(notes_for_typos),
         cmocka_unit_test(files),
         cmocka_unit_test(default_path),
