@@ -43,4 +43,10 @@ int policy_route(struct policy *p, const struct summary *s, const cJSON *body,
                  struct route_decision *out, struct err *err);
 void route_decision_free(struct route_decision *d);
 
+/* The custom router's path, or NULL when the built-in rules run alone. Valid while p lives. */
+const char *policy_custom_path(const struct policy *p);
+/* The files the policy was loaded from (the custom router and the modules it required from its
+ * directory), to be watched for a reload. The array and strings are valid while p lives. */
+size_t policy_files(const struct policy *p, const char *const **files);
+
 #endif
