@@ -828,8 +828,9 @@ static int load_router(struct loader *L, cJSON *root) {
  *  - one note per provider says whether it is active and from which variable.
  * Called after interpolate() (which skipped these keys) and before load_providers(). */
 struct key_state {
-    char var[128]; /* the first variable the api_key names, "" for a literal key */
-    bool missing;  /* that variable is unset or empty */
+    char var[128];     /* the first variable of a key that is set ("" for a literal key) */
+    char missing[128]; /* the first variable that is unset or empty */
+    bool keyless;      /* nothing is left of the api_key */
 };
 
 /* The first variable named in `s` ("" when none), for the notes. */
@@ -869,8 +870,7 @@ static int default_key_string(struct loader *L, cJSON *s, size_t i, struct key_s
     }
     if (rc == EXP_OK) first_var(s->valuestring, var, sizeof var); /* set but empty */
     cJSON_free(out);
-    if (!ks->var[0] || !ks->missing) snprintf(ks->var, sizeof ks->var, "%s", var);
-    ks->missing = true;
+    if (!ks->missing[0]) snprintf(ks->missing, sizeof ks->missing, "%s", var);
     return 1;
 }
 
@@ -891,24 +891,23 @@ static int default_keys(struct loader *L, cJSON *root, struct key_state **out, s
         if (cJSON_IsString(k)) {
             int rc = default_key_string(L, k, i, &ks[i]);
             if (rc < 0) return -1;
-            if (rc == 1) cJSON_DeleteItemFromObjectCaseSensitive(pj, "api_key");
+            if (rc == 1) {
+                ks[i].keyless = true;
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "api_key");
+            }
         } else if (cJSON_IsArray(k)) {
             cJSON *e = k->child;
-            bool any_missing = false;
             while (e) {
                 cJSON *next = e->next;
                 if (cJSON_IsString(e)) {
                     int rc = default_key_string(L, e, i, &ks[i]);
                     if (rc < 0) return -1;
-                    if (rc == 1) {
-                        any_missing = true;
-                        cJSON_Delete(cJSON_DetachItemViaPointer(k, e));
-                    }
+                    if (rc == 1) cJSON_Delete(cJSON_DetachItemViaPointer(k, e));
                 }
                 e = next;
             }
-            /* a pool is missing only when nothing of it is left */
-            ks[i].missing = any_missing && cJSON_GetArraySize(k) == 0;
+            /* a pool is keyless only when nothing of it is left */
+            ks[i].keyless = ks[i].missing[0] && k->child == NULL;
         }
         i++;
     }
@@ -935,13 +934,14 @@ static int apply_default_keys(struct loader *L, cJSON *root, const struct key_st
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const struct cfg_provider *p = &cfg->providers[i];
         const char *var = i < nks ? ks[i].var : "";
-        if (p->nkeys > 0 || !(i < nks && ks[i].missing)) {
+        if (p->nkeys > 0 || !(i < nks && ks[i].keyless)) {
             int rc = var[0] ? note(L, "provider %s: active (%s)", p->name, var)
                             : note(L, "provider %s: active", p->name);
             if (rc) goto bad;
             continue;
         }
         /* keyless: re-point its routes when another provider can take them */
+        var = ks[i].missing;
         char moved[160] = "";
         size_t ml = 0;
         for (size_t k = 0; k < NROUTE_KEYS && repl_copy; k++) {
