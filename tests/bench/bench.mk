@@ -3,7 +3,7 @@
 # docs/benchmarks.md. Included by the top-level Makefile.
 
 BENCH_DIR     := $(BUILD)/bench
-BENCH_NETLIBS := $(shell pkg-config --libs libevent libcjson 2>/dev/null)
+BENCH_NETLIBS := $(shell pkg-config --libs libevent libcjson 2>/dev/null) -lm
 BENCH_TOOLS   := $(BENCH_DIR)/mock_upstream $(BENCH_DIR)/loadgen
 # Translators that cpu_bench may use: each is linked only when its object is in the library and
 # links on its own (a module not yet merged on main is skipped, and cpu_bench says so).

@@ -333,11 +333,14 @@ static void pending_unlink_free(struct pending *p) {
     free(p);
 }
 
-/* The client's connection closed (or the server is shutting down) before the answer ended:
- * evhttp frees the request right after this returns, so forget it. */
+/* The client's connection closed (or the server is shutting down) before the answer ended.
+ * When the connection failed, evhttp has already detached the request (its connection is NULL)
+ * and leaves it to us: libevent frees such a request only when it is answered, so free it here.
+ * A request still attached (evhttp_free at exit) is freed by evhttp itself. */
 static void on_conn_close(struct evhttp_connection *evcon, void *arg) {
     struct pending *p = arg;
     p->m->cut++;
+    if (!evhttp_request_get_connection(p->req)) evhttp_request_free(p->req);
     pending_unlink_free(p);
 }
 
@@ -410,6 +413,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg) {
     struct pending *p = arg;
     struct mock *m = p->m;
     struct evhttp_connection *evcon = evhttp_request_get_connection(p->req);
+    if (!evcon) { /* the client left and no close callback told us: the request is ours */
+        m->cut++;
+        evhttp_request_free(p->req);
+        pending_unlink_free(p);
+        return;
+    }
     if (!p->stream) {
         evhttp_connection_set_closecb(evcon, NULL, NULL);
         reply_body(m, p->req, p->a);
