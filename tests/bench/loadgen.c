@@ -78,6 +78,7 @@ struct opts {
     int nheaders;
     long timeout_ms;
     long expect_deltas; /* -1: do not check */
+    long min_deltas;    /* 0: do not check */
     const char *label;
 };
 
@@ -366,6 +367,10 @@ static void answer_done(struct conn *c) {
         else if (lg->o.expect_deltas >= 0 && c->deltas != lg->o.expect_deltas) {
             snprintf(detail, sizeof detail, "%ld content deltas, expected %ld", c->deltas,
                      lg->o.expect_deltas);
+            fail(c, FK_DELTAS, detail);
+        } else if (c->deltas < lg->o.min_deltas) {
+            snprintf(detail, sizeof detail, "%ld content deltas, expected at least %ld", c->deltas,
+                     lg->o.min_deltas);
             fail(c, FK_DELTAS, detail);
         } else good = true;
     } else if (!body_valid(c)) {
@@ -800,7 +805,8 @@ static void usage(FILE *f) {
             "usage: loadgen --url http://127.0.0.1:PORT/PATH (--body FILE | --fixture FILE)\n"
             "               [-c CONNS] [-d SECONDS] [-n REQUESTS] [--stream 0|1] [--model M]\n"
             "               [--format anthropic|openai|gemini] [-H 'Name: value']...\n"
-            "               [--timeout MS] [--expect-deltas N] [--label TEXT]\n"
+            "               [--timeout MS] [--expect-deltas N] [--min-deltas N]\n"
+            "               [--label TEXT]\n"
             "  --body FILE      the request body, sent as is (unless --stream/--model rewrite it)\n"
             "  --fixture FILE   a captured request {method,path,headers,body}: its body is sent\n"
             "  -c               keep-alive connections, each one request at a time (default 1)\n"
@@ -810,6 +816,7 @@ static void usage(FILE *f) {
             "  --format         how answers end and are checked (default anthropic)\n"
             "  --timeout MS     a request silent this long fails (default 30000)\n"
             "  --expect-deltas  a stream must carry exactly N content deltas\n"
+            "  --min-deltas     a stream must carry at least N content deltas\n"
             "Prints one JSON line: counts, failures by kind, rps, latency/ttfb/first-delta "
             "percentiles (ms).\n");
 }
@@ -865,6 +872,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
             else if (!strcmp(a, "--timeout") && d >= 1 && d <= 600000) o->timeout_ms = (long)d;
             else if (!strcmp(a, "--expect-deltas") && d >= 0 && d <= 1e9)
                 o->expect_deltas = (long)d;
+            else if (!strcmp(a, "--min-deltas") && d >= 0 && d <= 1e9) o->min_deltas = (long)d;
             else {
                 fprintf(stderr, "loadgen: unknown option or value out of range: %s %s\n", a, v);
                 return -1;
