@@ -267,8 +267,9 @@ for route in $ROUTES; do
 "
             fi
             case "$bcheck $pcheck" in *FAIL*) FAILS=$((FAILS + 1)) ;; esac
-            if [ "$pcheck" = "no proxy" ]; then
-                ROWS="$ROWS| $route | $scen | $c | $(fmt2 "$brps") | - | - | $(fmt2 "$bp50") | - | $(fmt2 "$bp99") | - | $(fmt2 "$bt99") | - | - | - | $checks |
+            pok=$(jq -r '.ok // 0' <<<"$res")
+            if [ "$pcheck" = "no proxy" ] || [ "$pok" = 0 ]; then
+                ROWS="$ROWS| $route | $scen | $c | $(fmt2 "$brps") | $( [ "$pok" = 0 ] && [ "$pcheck" != "no proxy" ] && echo 0 || echo -) | - | $(fmt2 "$bp50") | - | $(fmt2 "$bp99") | - | $(fmt2 "$bt99") | - | - | - | $checks |
 "
             else
                 ratio=$(awk -v a="$brps" -v b="$prps" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
