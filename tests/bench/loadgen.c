@@ -79,6 +79,7 @@ struct opts {
     long timeout_ms;
     long expect_deltas; /* -1: do not check */
     long min_deltas;    /* 0: do not check */
+    long ramp_ms;       /* connection i starts at i * ramp / N ms */
     const char *label;
 };
 
@@ -806,7 +807,7 @@ static void usage(FILE *f) {
             "               [-c CONNS] [-d SECONDS] [-n REQUESTS] [--stream 0|1] [--model M]\n"
             "               [--format anthropic|openai|gemini] [-H 'Name: value']...\n"
             "               [--timeout MS] [--expect-deltas N] [--min-deltas N]\n"
-            "               [--label TEXT]\n"
+            "               [--ramp MS] [--label TEXT]\n"
             "  --body FILE      the request body, sent as is (unless --stream/--model rewrite it)\n"
             "  --fixture FILE   a captured request {method,path,headers,body}: its body is sent\n"
             "  -c               keep-alive connections, each one request at a time (default 1)\n"
@@ -817,6 +818,9 @@ static void usage(FILE *f) {
             "  --timeout MS     a request silent this long fails (default 30000)\n"
             "  --expect-deltas  a stream must carry exactly N content deltas\n"
             "  --min-deltas     a stream must carry at least N content deltas\n"
+            "  --ramp MS        spread the connections' starts over MS (default 0: all at once);\n"
+            "                   with answers of fixed length they then stay spread, as real\n"
+            "                   users' requests are, instead of arriving in one burst\n"
             "Prints one JSON line: counts, failures by kind, rps, latency/ttfb/first-delta "
             "percentiles (ms).\n");
 }
@@ -873,6 +877,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
             else if (!strcmp(a, "--expect-deltas") && d >= 0 && d <= 1e9)
                 o->expect_deltas = (long)d;
             else if (!strcmp(a, "--min-deltas") && d >= 0 && d <= 1e9) o->min_deltas = (long)d;
+            else if (!strcmp(a, "--ramp") && d >= 0 && d <= 600000) o->ramp_ms = (long)d;
             else {
                 fprintf(stderr, "loadgen: unknown option or value out of range: %s %s\n", a, v);
                 return -1;
@@ -990,7 +995,17 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
-    for (int i = 0; i < lg.o.conns && !lg.stopping; i++) conn_start(&lg.conns[i]);
+    for (int i = 0; i < lg.o.conns && !lg.stopping; i++) {
+        long at_us = lg.o.ramp_ms * 1000 / lg.o.conns * i;
+        if (at_us == 0) {
+            conn_start(&lg.conns[i]);
+            continue;
+        }
+        struct timeval tv = {at_us / 1000000, at_us % 1000000};
+        lg.conns[i].st = C_CONNECTING;
+        if (event_base_once(lg.base, -1, EV_TIMEOUT, on_retry, &lg.conns[i], &tv) != 0)
+            conn_start(&lg.conns[i]);
+    }
     if (lg.open > 0) event_base_dispatch(lg.base);
     rc = report(&lg) == 0 ? 0 : 1;
 out:

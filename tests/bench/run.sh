@@ -163,10 +163,13 @@ TICK=$(getconf CLK_TCK)
 
 # loadgen URL CONNS SCENARIO FORMAT-CHECK LABEL: one run, its JSON line on stdout.
 loadgen() {
-    local url=$1 c=$2 scen=$3 check=$4 label=$5 stream=1
+    local url=$1 c=$2 scen=$3 check=$4 label=$5 stream=1 ramp=0
     [ "$scen" = nonstream ] && stream=0
+    # Paced streams start spread over one answer's length and stay spread (users do not all
+    # press enter in the same millisecond); the fast scenarios start at once.
+    [ "$scen" = paced ] && ramp=$((CHUNKS * PACE_MS))
     timeout $(( DUR + 90 )) "$LOADGEN" --url "$url" --fixture "$FIXTURE" --stream $stream \
-        -c "$c" -d "$DUR" --timeout 30000 $check --label "$label" \
+        -c "$c" -d "$DUR" --ramp $ramp --timeout 30000 $check --label "$label" \
         -H "anthropic-version: 2023-06-01" -H "x-api-key: bench" 2>>"$TMP/loadgen.log" ||
         echo "{\"label\":\"$label\",\"failed\":1,\"first_failure\":\"loadgen exited with an error\"}"
 }
@@ -320,7 +323,9 @@ $CPU_BENCH_OUT
 - **route**: the provider format ccrelay talks to upstream (anthropic = pass-through,
   openai / gemini = translated both ways). The mock baseline is always its Anthropic endpoint.
 - **scenario**: \`nonstream\` (\`stream: false\`), \`stream\` (all deltas written at once),
-  \`paced\` ($CHUNKS deltas ${PACE_MS} ms apart, like a model generating).
+  \`paced\` ($CHUNKS deltas ${PACE_MS} ms apart, like a model generating; the connections start
+  spread over one answer's length, $((CHUNKS * PACE_MS)) ms, so requests arrive evenly rather than
+  in one burst per second).
 - **rps ratio**: ccrelay's requests per second over the mock's alone (1.00 = no cost).
 - **added**: ccrelay's percentile minus the mock's, in ms. **TTFT**: time to the first
   \`content_block_delta\` (first byte for \`nonstream\`).
