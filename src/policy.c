@@ -446,6 +446,20 @@ static int resolve_target(const struct config *cfg, const char *s, const struct 
     return -1;
 }
 
+int policy_target(const struct config *cfg, const char *target, struct route_target *out,
+                  struct err *err) {
+    const char *m = NULL;
+    size_t ml = 0;
+    char why[384];
+    out->provider = NULL;
+    out->model = NULL;
+    if (!target) return err_set(err, ERR_INVALID, "no target given");
+    if (resolve_target(cfg, target, &out->provider, &m, &ml, why, sizeof why) != 0)
+        return err_set(err, ERR_NOT_FOUND, "%s", why);
+    if (!(out->model = strndup(m, ml))) return err_set(err, ERR_NOMEM, "out of memory");
+    return 0;
+}
+
 /* ccrelay.resolve(s) -> "provider,model" in the configured spelling, or nil, reason. */
 static int l_resolve(lua_State *L) {
     const char *s = luaL_checkstring(L, 1);

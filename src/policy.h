@@ -43,6 +43,13 @@ int policy_route(struct policy *p, const struct summary *s, const cJSON *body,
                  struct route_decision *out, struct err *err);
 void route_decision_free(struct route_decision *d);
 
+/* Resolve one target string as route() results are: "provider,model", "provider/model" (first
+ * segment a configured provider) or a GET /v1/models id; provider and model compared
+ * case-insensitively, the configured spelling returned. out->model is owned (free it, or use
+ * route_decision_free on a decision holding it). */
+int policy_target(const struct config *cfg, const char *target, struct route_target *out,
+                  struct err *err);
+
 /* The custom router's path, or NULL when the built-in rules run alone. Valid while p lives. */
 const char *policy_custom_path(const struct policy *p);
 /* The files the policy was loaded from (the custom router and the modules it required from its
