@@ -710,6 +710,15 @@ static int step_config(lua_State *L) {
     return 1;
 }
 
+/* route = the chunk's result when it is a function, else rawget(_G, "route"). */
+static int find_route(lua_State *L) {
+    if (lua_isfunction(L, 1)) return 1;
+    lua_pushglobaltable(L);
+    lua_pushstring(L, "route");
+    lua_rawget(L, -2);
+    return 1;
+}
+
 /* Create the state, run the chunk's top level under the limits, find route(). `text` is the
  * script; `name` its display path (owned copy made); `dir` for require (may be NULL). */
 static int lstate_open(struct lstate *ls, const struct config *cfg, const struct logger *lg,
@@ -756,12 +765,16 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
         err_set(err, ERR_CONFIG, "policy %s: loading failed: %s", name, why);
         goto fail;
     }
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushglobaltable(L);
-        lua_getfield(L, -1, "route");
-        lua_remove(L, -2);
-    }
+    /* The chunk's result or the global `route`, read raw (a metatable on _G runs no code here)
+     * and with the cap lifted: this bookkeeping must not fail because the script's top level
+     * used all of its memory. */
+    size_t limit = ls->limit;
+    ls->limit = (size_t)-1;
+    lua_pushcfunction(L, find_route);
+    lua_insert(L, -2);
+    rc = lua_pcall(L, 1, 1, 0);
+    ls->limit = limit;
+    if (rc != LUA_OK) goto nomem;
     if (!lua_isfunction(L, -1)) {
         err_set(err, ERR_CONFIG,
                 "policy %s: no route function (define `function route(req, config)` or end the "
@@ -773,7 +786,10 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
     lua_pushvalue(L, -1);
     if (lua_getinfo(L, ">S", &ar))
         snprintf(ls->route_where, sizeof ls->route_where, "%s:%d", ar.short_src, ar.linedefined);
-    ls->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ls->limit = (size_t)-1;
+    ls->route_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may grow the registry */
+    ls->limit = limit;
+    if (ls->route_ref == LUA_REFNIL) goto nomem;
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT);
     return 0;

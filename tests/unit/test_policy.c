@@ -594,6 +594,25 @@ static void custom_load_failures_fail_policy_new(void **state) {
         if (!strstr(e.msg, cases[i].msg)) fail_msg("case %zu: %s", i, e.msg);
         cfg_free(c);
     }
+    /* memory exhausted at load: a clear error, no abort */
+    struct config *mc = cfg_with("hog = {}\nfor i = 1, 1e9 do hog[i] = ('x'):rep(64) .. i end\n",
+                                 ",\"POLICY_MAX_MEMORY_MB\":4,\"POLICY_MAX_INSTRUCTIONS\":1000000000");
+    struct policy *mp = NULL;
+    struct err me = {0};
+    assert_int_equal(policy_new(mc, &lg, &mp, &me), -1);
+    if (!strstr(me.msg, "memory limit of 4 MiB") || !strstr(me.msg, "custom-router.lua:2"))
+        fail_msg("%s", me.msg);
+    cfg_free(mc);
+    /* a trap on _G's metatable does not run when ccrelay looks for route */
+    mc = cfg_with("function route() return 'gemini,gemini-2.5-pro' end\n"
+                  "setmetatable(_G, {__index = function() while true do end end})\n",
+                  NULL);
+    mp = load(mc);
+    struct routed mr = route_text(mp, BODY);
+    assert_string_equal(mr.d.source, "custom");
+    route_decision_free(&mr.d);
+    policy_free(mp);
+    cfg_free(mc);
     /* a configured path that does not exist */
     struct config *c = cfg_from_json("{" PROVIDERS "," ROUTER_ALL
                                      ",\"CUSTOM_ROUTER_PATH\":\"/nonexistent/router.lua\"}");
