@@ -231,7 +231,8 @@ static void push_real(lua_State *L, int idx) {
 
 static bool secret_key(const char *k) {
     return k && (strcasecmp(k, "api_key") == 0 || strcasecmp(k, "api_keys") == 0 ||
-                 strcasecmp(k, "apikey") == 0 || strcasecmp(k, "authorization") == 0);
+                 strcasecmp(k, "apikey") == 0 || strcasecmp(k, "authorization") == 0 ||
+                 strcasecmp(k, "x-api-key") == 0 || strcasecmp(k, "proxy-authorization") == 0);
 }
 
 /* cJSON -> read-only Lua values (config). Keys that hold secrets become "<redacted>". */
