@@ -172,6 +172,7 @@ int check_cmd_run(const struct config *cfg, const struct logger *lg, FILE *out, 
     struct policy *p = NULL;
     if (policy_new(cfg, lg, &p, err) != 0) return -1;
     const char *custom = policy_custom_path(p);
+    if (cfg && cfg->source) fprintf(out, "config:    %s\n", cfg->source);
     fprintf(out, "policy:    built-in rules (lua/router.lua, compiled in)\n");
     if (custom) {
         const char *const *files;
