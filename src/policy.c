@@ -155,11 +155,15 @@ static int msgh(lua_State *L) {
 /* The reason a call failed, with file:line. */
 static void call_error(struct lstate *ls, int status, char *why, size_t n) {
     lua_State *L = ls->L;
-    if (status == LUA_ERRMEM || ls->oom)
-        snprintf(why, n, "%s: memory limit of %zu MiB reached", ls->where[0] ? ls->where : ls->name,
+    /* Lua calls no message handler for memory errors: the position is the one the count hook
+     * sampled last (every HOOK_STEP instructions), else where route() is defined. */
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (status == LUA_ERRMEM || (ls->oom && msg && strstr(msg, "not enough memory")))
+        snprintf(why, n, "%s: memory limit of %zu MiB reached",
+                 ls->where[0] ? ls->where : ls->route_where[0] ? ls->route_where : ls->name,
                  ls->limit >> 20);
     else
-        snprintf(why, n, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error");
+        snprintf(why, n, "%s", msg ? msg : "error");
 }
 
 /* ---------- read-only tables ---------- */

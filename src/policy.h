@@ -59,7 +59,9 @@ int policy_target(const struct config *cfg, const char *target, struct route_tar
 /* The custom router's path, or NULL when the built-in rules run alone. Valid while p lives. */
 const char *policy_custom_path(const struct policy *p);
 /* The files the policy was loaded from (the custom router and the modules it required from its
- * directory), to be watched for a reload. The array and strings are valid while p lives. */
+ * directory), to be watched for a reload. A module required for the first time inside route()
+ * is added then, so the array is valid until the next policy_route or policy_free: copy it
+ * (the watcher does). */
 size_t policy_files(const struct policy *p, const char *const **files);
 
 #endif

@@ -30,11 +30,10 @@ static const char *hdr(const struct http_hdrs *h, const char *name) {
     return NULL;
 }
 
-/* Remove the first <CCR-SUBAGENT-MODEL>...</CCR-SUBAGENT-MODEL> from string node `v` (in place:
- * the text only shrinks) and keep its value. Returns 1 when found, 0 when not, -1 on OOM. */
-static int take_tag(cJSON *v, struct summary *out) {
-    if (!cJSON_IsString(v) || !v->valuestring) return 0;
-    char *s = v->valuestring;
+/* Remove the first <CCR-SUBAGENT-MODEL>...</CCR-SUBAGENT-MODEL> from the NUL-terminated text s
+ * (in place: the text only shrinks); the first value found is kept. Returns 1 when found, 0 when
+ * not, -1 on OOM. */
+static int take_one_tag(char *s, struct summary *out) {
     char *open = strstr(s, TAG_OPEN);
     if (!open) return 0;
     char *val = open + strlen(TAG_OPEN);
@@ -52,6 +51,14 @@ static int take_tag(cJSON *v, struct summary *out) {
     memmove(open, end, strlen(end) + 1);
     out->body_modified = true;
     return 1;
+}
+
+/* Remove every tag from string node `v`. */
+static int take_tag(cJSON *v, struct summary *out) {
+    if (!cJSON_IsString(v) || !v->valuestring) return 0;
+    int found = 0, rc;
+    while ((rc = take_one_tag(v->valuestring, out)) == 1) found = 1;
+    return rc < 0 ? -1 : found;
 }
 
 /* A `system` value or a message content: the string itself or its text blocks. */

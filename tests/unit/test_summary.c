@@ -184,6 +184,10 @@ static void subagent_tag_is_taken_from_system_and_removed(void **state) {
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"system\","
         "\"content\":[{\"type\":\"text\",\"text\":\"<CCR-SUBAGENT-MODEL>openrouter,x-ai/grok-4.1-"
         "fast</CCR-SUBAGENT-MODEL>\"}]}]}",
+        /* twice in one text: both go, the first value is kept */
+        "{\"model\":\"m\",\"system\":\"<CCR-SUBAGENT-MODEL>openrouter,x-ai/grok-4.1-fast</CCR-"
+        "SUBAGENT-MODEL>You are X.<CCR-SUBAGENT-MODEL>gemini,gemini-2.5-pro</CCR-SUBAGENT-MODEL>\","
+        "\"messages\":[]}",
         /* the first user message */
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
         "\"<system-reminder>x</system-reminder>\"},{\"type\":\"text\",\"text\":\"<CCR-SUBAGENT-"
@@ -198,6 +202,7 @@ static void subagent_tag_is_taken_from_system_and_removed(void **state) {
         char *text = cJSON_PrintUnformatted(b);
         assert_null(strstr(text, "CCR-SUBAGENT-MODEL"));
         assert_null(strstr(text, "grok"));
+        assert_null(strstr(text, "gemini-2.5-pro"));
         free(text);
         summary_free(&s);
         cJSON_Delete(b);
