@@ -168,6 +168,23 @@ int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path
         }
     }
 
+    /* Without the header (other clients), the session id Claude Code also puts in
+     * metadata.user_id: "...\"session_id\":\"<id>\"..." (JSON in a string, 2.1.x) or
+     * "user_..._session_<id>" (older). */
+    if (!out->session_id) {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+        const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "user_id"));
+        const char *k = uid ? strstr(uid, "\"session_id\":\"") : NULL;
+        if (k) {
+            k += strlen("\"session_id\":\"");
+            size_t n = strcspn(k, "\"");
+            if (n && k[n] == '"' && !(out->session_buf = strndup(k, n))) goto oom;
+            out->session_id = out->session_buf;
+        } else if (uid && (k = strstr(uid, "_session_")) && k[9]) {
+            out->session_id = k + 9;
+        }
+    }
+
     out->tokens = tokens_estimate(body);
     return 0;
 oom:
@@ -182,4 +199,6 @@ void summary_free(struct summary *s) {
     s->ntools = 0;
     free(s->subagent_model);
     s->subagent_model = NULL;
+    free(s->session_buf);
+    s->session_buf = NULL;
 }
