@@ -725,7 +725,8 @@ static int find_route(lua_State *L) {
 }
 
 /* Create the state, run the chunk's top level under the limits, find route(). `text` is the
- * script; `name` its display path (owned copy made); `dir` for require (may be NULL). */
+ * script; `name` its display path (owned copy made); `dir` for require, NULL for the built-in
+ * rules (whose limits never go below the defaults, whatever the config says). */
 static int lstate_open(struct lstate *ls, const struct config *cfg, const struct logger *lg,
                        const char *name, const char *text, size_t len, const char *dir,
                        struct err *err) {
@@ -737,6 +738,11 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
                                2000000000L);
     ls->limit = (size_t)cfg_number(cfg, "POLICY_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB, 1, 4096)
                 << 20;
+    if (!dir) { /* the built-in rules: trusted, never below the defaults */
+        if (ls->max_instr < DEFAULT_MAX_INSTRUCTIONS) ls->max_instr = DEFAULT_MAX_INSTRUCTIONS;
+        if (ls->limit < ((size_t)DEFAULT_MAX_MEMORY_MB << 20))
+            ls->limit = (size_t)DEFAULT_MAX_MEMORY_MB << 20;
+    }
     ls->name = strdup(name);
     ls->dir = dir ? strdup(dir) : NULL;
     if (!ls->name || (dir && !ls->dir)) goto nomem;
