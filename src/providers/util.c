@@ -1224,6 +1224,10 @@ static void overflow_message(char *dst, size_t dsz, const char *text, const char
         }
     }
     if (i < 0) i = num_after(text, "resulted in");
+    if (i < 0 && m < 0 && text && strcasestr(text, "prompt is too long:")) { /* Anthropic's own */
+        i = num_after(text, "prompt is too long:");
+        m = num_after(text, "tokens >");
+    }
     long c = -1;
     const char *pc = text ? strcasestr(text, " in the completion") : NULL;
     if (pc) {
@@ -1444,7 +1448,7 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
     if (pname) snprintf(extra, sizeof extra, " [provider: %s]", pname);
     const char *hint = "";
     if (out->status == 404 && (ci_contains(provider, "ollama") || ci_contains(text, "try pulling")))
-        hint = " (run `ollama pull <model>` on the Ollama host)";
+        hint = " (the model is not pulled: run `ollama pull` for it on the Ollama host)";
     if (gs_is)
         snprintf(out->message, sizeof out->message,
                  "%s: the provider rejected ccrelay's API key: %s (upstream HTTP %d); check the key "
