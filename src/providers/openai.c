@@ -1349,7 +1349,8 @@ struct rd_ent { /* one accumulated reasoning_details entry (by index) */
 struct xl_stream {
     enum oa_state state;
     struct oa_cfg cfg;
-    const struct cfg_provider *provider; /* borrowed from the config (outlives the stream) */
+    char *provider_name; /* copied: a config reload may free the provider mid-stream; the
+                          * pointers inside `cfg` are not used after stream_new */
     char *model;                         /* upstream model */
     struct xl_aout aout;
     struct sse_parser sse;
@@ -1370,6 +1371,9 @@ struct xl_stream {
     char *matched_stop;
     struct oa_usage usage;
     /* not-SSE fallback: the body was one JSON document (server ignored stream:true) */
+    bool sniffed;   /* the first non-blank byte was seen */
+    bool any_byte;  /* a byte other than a leading BOM was seen */
+    int bom_pos;    /* bytes of a leading BOM seen so far */
     bool whole_body;
     struct xl_buf body;
     struct xl_buf tmp;
@@ -1660,7 +1664,7 @@ static int finalise(struct xl_stream *st) {
 static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size_t len) {
     if (upstream_error(j, data, len, NULL, st->err)) {
         struct xl_error xe;
-        xl_map_upstream_error(0, NULL, data, len, st->provider ? st->provider->name : NULL, st->model, &xe);
+        xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &xe);
         return fail(st, ERR_UPSTREAM, "%s", xe.message);
     }
     if (read_usage(j, &st->usage) && st->state == OA_FINISHED) return finalise(st);
@@ -1739,7 +1743,7 @@ static int on_done(struct xl_stream *st) { return finalise(st); }
 
 static int on_error_event(struct xl_stream *st, const char *data, size_t len) {
     struct xl_error xe;
-    xl_map_upstream_error(0, NULL, data, len, st->provider ? st->provider->name : NULL, st->model, &xe);
+    xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &xe);
     return fail(st, ERR_UPSTREAM, "%s", xe.message);
 }
 
@@ -1765,6 +1769,11 @@ static int sse_event(void *arg, const char *event, const char *data, size_t len)
     if (n == 0) return 0;
     if (n == 6 && memcmp(s, "[DONE]", 6) == 0) return on_done(st) < 0 ? 1 : (st->state == OA_DONE ? 1 : 0);
     cJSON *j = cJSON_ParseWithLength(s, n);
+    if (!j) { /* lone surrogate escapes (per-token escapes of some servers): U+FFFD, retry */
+        xl_buf_reset(&st->tmp);
+        if (xl_json_fix_surrogates(s, n, &st->tmp) > 0 && xl_buf_ok(&st->tmp))
+            j = cJSON_ParseWithLength(st->tmp.p, st->tmp.len);
+    }
     if (!j) {
         fail(st, ERR_UPSTREAM, "openai stream: the upstream sent an event that is not JSON: %.200s", s);
         return 1;
@@ -1790,18 +1799,19 @@ static struct xl_stream *oa_stream_new(const struct xl_request *in, struct err *
     }
     const char *model = in->model ? in->model : "";
     cfg_resolve(in->provider, model, &st->cfg);
-    st->provider = in->provider;
+    st->provider_name = strdup(in->provider->name ? in->provider->name : "openai");
     st->state = OA_WAITING;
     xl_namemap_init(&st->names);
     xl_buf_init(&st->body);
     xl_buf_init(&st->tmp);
     st->model = strdup(model);
-    if (!st->model || xl_aout_init(&st->aout, in->client_model ? in->client_model : model, err) < 0 ||
+    if (!st->model || !st->provider_name || xl_aout_init(&st->aout, in->client_model ? in->client_model : model, err) < 0 ||
         sse_parser_init(&st->sse, 16u << 20) < 0 ||
         xl_namemap_add_tools(&st->names, cJSON_GetObjectItemCaseSensitive(in->body, "tools"),
                              XL_NAMES_OPENAI) < 0) {
         if (!err || err->kind == ERR_NONE) err_set(err, ERR_NOMEM, "openai: out of memory");
         free(st->model);
+        free(st->provider_name);
         xl_namemap_free(&st->names);
         xl_aout_free(&st->aout);
         sse_parser_free(&st->sse);
@@ -1826,11 +1836,20 @@ static int oa_stream_feed(struct xl_stream *st, const char *buf, size_t len, str
     if (st->state == OA_FAILED)
         return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
     /* A body that starts with '{' is not SSE: a server that ignored stream:true (§3.1). */
-    if (st->state == OA_WAITING && !st->whole_body && st->sse.has_data == 0 &&
-        evbuffer_get_length(st->sse.line) == 0) {
+    if (!st->sniffed) {
+        static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF}; /* stripped at stream start */
         size_t k = 0;
+        while (k < len && !st->any_byte && st->bom_pos < 3 && (unsigned char)buf[k] == BOM[st->bom_pos])
+            st->bom_pos++, k++;
+        buf += k;
+        len -= k;
+        if (len) st->any_byte = true;
+        k = 0;
         while (k < len && isspace((unsigned char)buf[k])) k++;
-        if (k < len && buf[k] == '{') st->whole_body = true;
+        if (k < len) {
+            st->sniffed = true;
+            st->whole_body = buf[k] == '{';
+        }
     }
     if (st->whole_body) {
         if (st->body.len + len > (64u << 20))
@@ -1885,6 +1904,7 @@ static void oa_stream_free(struct xl_stream *st) {
     free(st->finish);
     free(st->matched_stop);
     free(st->model);
+    free(st->provider_name);
     stops_free(&st->stops);
     xl_namemap_free(&st->names);
     xl_aout_free(&st->aout);

@@ -315,6 +315,29 @@ static void system_messages_and_tools(void **state) {
     cJSON_Delete(b);
 }
 
+static void system_between_calls_and_results_moves_after(void **state) {
+    (void)state;
+    char req[2048];
+    snprintf(req, sizeof req,
+             "{%s\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+             "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"Bash\",\"input\":{}}]},"
+             "{\"role\":\"system\",\"content\":\"note\"},"
+             "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":\"ok\"}]}]}",
+             TOOLS);
+    cJSON *b = parse(req);
+    struct xn_conv c;
+    struct err e = {0};
+    assert_int_equal(norm(b, &c, &e), 0);
+    assert_int_equal(c.nmsgs, 4);
+    assert_int_equal(c.msgs[1].role, XN_ASSISTANT);
+    assert_int_equal(c.msgs[2].role, XN_USER);
+    assert_int_equal(c.msgs[2].nresults, 1);
+    assert_true(text_is(&c.msgs[2].blocks[0].parts[0], "ok"));
+    assert_int_equal(c.msgs[3].role, XN_SYSTEM);
+    xn_free(&c);
+    cJSON_Delete(b);
+}
+
 static void thinking_intents(void **state) {
     (void)state;
     struct {
@@ -350,6 +373,7 @@ int main(void) {
         cmocka_unit_test(tool_history_without_tools_is_text),
         cmocka_unit_test(ids_thinking_and_foreign_blocks),
         cmocka_unit_test(system_messages_and_tools),
+        cmocka_unit_test(system_between_calls_and_results_moves_after),
         cmocka_unit_test(thinking_intents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

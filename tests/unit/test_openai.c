@@ -1266,6 +1266,19 @@ static void stream_stop_sequence_and_groq_usage(void **state) {
     prov_free(&pv);
 }
 
+static void stream_lone_surrogates_and_comments(void **state) {
+    (void)state;
+    struct parsed p;
+    /* a pair split across two deltas: each half is lone in its chunk -> U+FFFD, never a failure */
+    stream_all_splits("\xef\xbb\xbf" "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<\"}}]}\r\r: keepalive\r\n\r\n"
+                      "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\ud83d\"}}]}\r\n\r\n"
+                      D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\ude00b \\ud83d\\ude00\"}}]}")
+                      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+                      &p);
+    assert_string_equal(p.b[0].text, "<a\xef\xbf\xbd\xef\xbf\xbd" "b \xf0\x9f\x98\x80");
+    parsed_free(&p);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Non-stream responses (§2) */
 
@@ -1381,6 +1394,7 @@ int main(void) {
         cmocka_unit_test(stream_not_sse_body_is_converted),
         cmocka_unit_test(stream_display_omitted_and_encrypted_reasoning),
         cmocka_unit_test(stream_stop_sequence_and_groq_usage),
+        cmocka_unit_test(stream_lone_surrogates_and_comments),
         cmocka_unit_test(nonstream_responses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
