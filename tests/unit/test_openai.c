@@ -964,9 +964,9 @@ static const char *REQ = "{\"model\":\"claude-opus-4-8\",\"max_tokens\":100,\"st
                          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
 /* Run at every split (when small) and all at once; every run must give the same content. */
-static void stream_all_splits(const char *up, struct parsed *out) {
+static void stream_all_splits_opts(const char *opts, const char *up, struct parsed *out) {
     struct prov pv;
-    prov_init(&pv, "openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}");
+    prov_init(&pv, "openrouter", "https://openrouter.ai/api/v1/chat/completions", opts);
     size_t n = strlen(up);
     size_t max_step = n <= 1500 ? n : 1;
     struct run r0 = run_stream(&pv, "x-ai/grok-4", REQ, up, 0);
@@ -991,6 +991,8 @@ static void stream_all_splits(const char *up, struct parsed *out) {
     free(r0.out);
     prov_free(&pv);
 }
+
+static void stream_all_splits(const char *up, struct parsed *out) { stream_all_splits_opts("{}", up, out); }
 
 #define D(x) "data: " x "\n\n"
 
@@ -1279,6 +1281,69 @@ static void stream_lone_surrogates_and_comments(void **state) {
     parsed_free(&p);
 }
 
+static void stream_think_tags(void **state) {
+    (void)state;
+    struct parsed p;
+    const char *on = "{\"options\":{\"think_tags\":true}}";
+    stream_all_splits_opts(on,
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\n<thi\"}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"nk>Let me see</th\"}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ink>\\n\\nAnswer <b>\"},\"finish_reason\":\"stop\"}]}"),
+                           &p);
+    assert_int_equal(p.nb, 2);
+    assert_string_equal(p.b[0].type, "thinking");
+    assert_string_equal(p.b[0].text, "Let me see");
+    assert_string_equal(p.b[1].text, "Answer <b>");
+    parsed_free(&p);
+    /* no tag: content untouched; knob off: tags are text */
+    stream_all_splits_opts(on, D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<b>hi</b>\"},\"finish_reason\":\"stop\"}]}"), &p);
+    assert_int_equal(p.nb, 1);
+    assert_string_equal(p.b[0].text, "<b>hi</b>");
+    parsed_free(&p);
+    stream_all_splits(D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<think>x</think>y\"},\"finish_reason\":\"stop\"}]}"), &p);
+    assert_string_equal(p.b[0].text, "<think>x</think>y");
+    parsed_free(&p);
+    /* cut inside the reasoning (length): what was held is still thinking */
+    stream_all_splits_opts(on, D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<think>abc</t\"},\"finish_reason\":\"length\"}]}"), &p);
+    assert_int_equal(p.nb, 1);
+    assert_string_equal(p.b[0].text, "abc</t");
+    assert_string_equal(p.stop_reason, "max_tokens");
+    parsed_free(&p);
+}
+
+static void stream_live_tool_mode(void **state) {
+    (void)state;
+    const char *live = "{\"options\":{\"tool_stream\":\"live\"}}";
+    struct parsed p;
+    /* sequential calls: one delta per fragment, blocks in order */
+    stream_all_splits_opts(live,
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Go.\"}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"command\\\":\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"\\\"ls sr\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"c\\\"}\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{}\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}"),
+                           &p);
+    assert_int_equal(p.nb, 3);
+    assert_string_equal(p.b[1].text, "{\"command\":\"ls src\"}");
+    assert_string_equal(p.b[2].text, "{}");
+    assert_string_equal(p.stop_reason, "tool_use");
+    parsed_free(&p);
+    /* interleaving is a protocol error in live mode */
+    struct prov pv;
+    prov_init(&pv, "g", "https://h/v1", live);
+    struct run r = run_stream(&pv, "m", REQ,
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\\\"c\"}}]}}]}")
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}")
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":1}\"}}]}}]}"),
+                              0);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.e.msg, "interleaved tool-call arguments (slot 0 after slot 1)"));
+    assert_null(strstr(r.out, "message_stop"));
+    free(r.out);
+    prov_free(&pv);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Non-stream responses (§2) */
 
@@ -1362,6 +1427,17 @@ static void nonstream_responses(void **state) {
     assert_string_equal(js(m, "stop_reason"), "tool_use");
     cJSON_Delete(m);
     free(o);
+    struct prov tp;
+    prov_init(&tp, "g", "https://h/v1", "{\"options\":{\"think_tags\":true}}");
+    o = respond(&tp, REQ, "{\"choices\":[{\"message\":{\"content\":\"<think>hmm</think>\\n\\nYes.\"},\"finish_reason\":\"stop\"}]}", &rc, &e, &u);
+    assert_int_equal(rc, 0);
+    m = cJSON_Parse(o);
+    content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    assert_string_equal(js(cJSON_GetArrayItem(content, 0), "thinking"), "hmm");
+    assert_string_equal(js(cJSON_GetArrayItem(content, 1), "text"), "Yes.");
+    cJSON_Delete(m);
+    free(o);
+    prov_free(&tp);
     o = respond(&pv, REQ, "<html>bad gateway</html>", &rc, &e, &u);
     assert_int_equal(rc, -1);
     free(o);
@@ -1395,6 +1471,8 @@ int main(void) {
         cmocka_unit_test(stream_display_omitted_and_encrypted_reasoning),
         cmocka_unit_test(stream_stop_sequence_and_groq_usage),
         cmocka_unit_test(stream_lone_surrogates_and_comments),
+        cmocka_unit_test(stream_think_tags),
+        cmocka_unit_test(stream_live_tool_mode),
         cmocka_unit_test(nonstream_responses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
