@@ -1500,8 +1500,18 @@ static int close_block(struct xl_stream *st) {
         if (!xl_buf_ok(&st->tmp)) return oom_fail(st);
         if (xl_aout_signature(&st->aout, st->tmp.p, st->tmp.len, st->out, st->err) < 0) return -1;
     }
+    if (st->state == OA_TOOL_OPEN) { /* live mode: what went out must be an object */
+        struct oa_slot *s = &st->slots[st->live_open];
+        const char *what;
+        xl_buf_reset(&st->tmp);
+        if (s->args.len && xl_tool_args_fix(s->args.p, s->args.len, false, &st->tmp, &what) != 0)
+            return fail(st, ERR_UPSTREAM,
+                        "openai stream: tool call %s ended with invalid or incomplete JSON "
+                        "arguments (malformed or interleaved calls); retry without streaming",
+                        s->name);
+        s->done = true;
+    }
     if (xl_aout_stop(&st->aout, st->out, st->err) < 0) return -1;
-    if (st->state == OA_TOOL_OPEN) st->slots[st->live_open].done = true;
     if (st->state == OA_THINKING || st->state == OA_TEXT || st->state == OA_TOOL_OPEN)
         st->state = st->nslots ? OA_TOOLS : OA_IDLE;
     return 0;

@@ -893,7 +893,7 @@ static void check_grammar(const char *s, struct parsed *p) {
             assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(j, "index")->valuedouble, open);
             if (strcmp(p->b[open].type, "thinking") == 0)
                 assert_int_equal(strncmp(p->b[open].sig, "ccrelay1.", 9), 0);
-            if (strcmp(p->b[open].type, "tool_use") == 0) {
+            if (strcmp(p->b[open].type, "tool_use") == 0 && p->b[open].text[0]) { /* "" is {} */
                 cJSON *in = cJSON_Parse(p->b[open].text);
                 assert_true(cJSON_IsObject(in));
                 cJSON_Delete(in);
@@ -1329,11 +1329,20 @@ static void stream_live_tool_mode(void **state) {
     assert_string_equal(p.b[2].text, "{}");
     assert_string_equal(p.stop_reason, "tool_use");
     parsed_free(&p);
-    /* interleaving is a protocol error in live mode */
+    /* interleaving is a protocol error in live mode: a block closed incomplete ... */
     struct prov pv;
     prov_init(&pv, "g", "https://h/v1", live);
     struct run r = run_stream(&pv, "m", REQ,
                               D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\\\"c\"}}]}}]}")
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}"),
+                              0);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.e.msg, "tool call Bash ended with invalid or incomplete JSON"));
+    assert_non_null(strstr(r.e.msg, "retry without streaming"));
+    free(r.out);
+    /* ... or a fragment for a block already closed */
+    r = run_stream(&pv, "m", REQ,
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{}\"}}]}}]}")
                               D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}")
                               D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":1}\"}}]}}]}"),
                               0);
@@ -1444,6 +1453,142 @@ static void nonstream_responses(void **state) {
     prov_free(&pv);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Bad input never crashes: fixtures with random nodes replaced by values of other types, and
+ * streams assembled from odd chunks. Deterministic (fixed seed). */
+
+static unsigned long rnd(unsigned long *s) {
+    *s = *s * 6364136223846793005UL + 1442695040888963407UL;
+    return *s >> 33;
+}
+
+static int count_nodes(const cJSON *n) {
+    int c = 1;
+    const cJSON *k;
+    for (k = n ? n->child : NULL; k; k = k->next) c += count_nodes(k);
+    return c;
+}
+
+static cJSON *nth_node(cJSON *n, int *i) {
+    if ((*i)-- == 0) return n;
+    for (cJSON *k = n->child; k; k = k->next) {
+        cJSON *r = nth_node(k, i);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+static cJSON *parent_of(cJSON *root, const cJSON *n) {
+    for (cJSON *k = root->child; k; k = k->next) {
+        if (k == n) return root;
+        cJSON *r = parent_of(k, n);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+static void mutated_requests_never_crash(void **state) {
+    (void)state;
+    unsigned long seed = 42;
+    struct prov pvs[3];
+    prov_init(&pvs[0], "openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}");
+    prov_init(&pvs[1], "deepseek", "https://api.deepseek.com/chat/completions", "{}");
+    prov_init(&pvs[2], "ollama", "http://127.0.0.1:11434/v1/chat/completions", "{}");
+    int ok = 0, refused = 0;
+    for (size_t f = 0; f < TU_NFIXTURES; f++) {
+        cJSON *fx = tu_fixture(tu_fixture_names[f]);
+        const cJSON *body = cJSON_GetObjectItemCaseSensitive(fx, "body");
+        int total = count_nodes(body);
+        for (int it = 0; it < 12; it++) {
+            cJSON *b = cJSON_Duplicate(body, 1);
+            for (int m = 0; m < 3; m++) {
+                int idx = 1 + (int)(rnd(&seed) % (unsigned long)(total - 1));
+                cJSON *n = nth_node(b, &idx);
+                if (!n || n == b) continue;
+                cJSON *repl;
+                switch (rnd(&seed) % 6) {
+                case 0: repl = cJSON_CreateNumber(-1); break;
+                case 1: repl = cJSON_CreateString(""); break;
+                case 2: repl = cJSON_CreateNull(); break;
+                case 3: repl = cJSON_CreateArray(); break;
+                case 4: repl = cJSON_CreateObject(); break;
+                default: repl = cJSON_CreateString("\xff\xfe bad utf-8 \xc3"); break;
+                }
+                if (!cJSON_ReplaceItemViaPointer(parent_of(b, n), n, repl)) cJSON_Delete(repl);
+            }
+            struct xl_request in = {.body = b, .provider = &pvs[it % 3].p, .model = "m", .api_key = "k"};
+            struct xl_http_request out = {0};
+            struct err e = {0};
+            if (provider_openai.build(&in, &out, &e) == 0) {
+                size_t n = evbuffer_get_length(out.body);
+                char *t = calloc(1, n + 1);
+                evbuffer_copyout(out.body, t, n);
+                cJSON *j = cJSON_Parse(t);
+                assert_non_null(j); /* always valid JSON */
+                cJSON_Delete(j);
+                free(t);
+                ok++;
+            } else {
+                assert_true(e.msg[0] != 0);
+                refused++;
+            }
+            req_free(&out);
+            cJSON_Delete(b);
+        }
+        cJSON_Delete(fx);
+    }
+    assert_true(ok > 0);
+    (void)refused;
+    for (int i = 0; i < 3; i++) prov_free(&pvs[i]);
+}
+
+static void odd_streams_never_crash(void **state) {
+    (void)state;
+    static const char *const pieces[] = {
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t\"}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"r\"}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"x\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"}\"}}]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":{\"a\":1}}}]}"),
+        D("{\"choices\":\"x\",\"usage\":5}"),
+        D("{\"choices\":[{\"delta\":7,\"finish_reason\":3}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"d\",\"index\":0},5]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"text\",\"text\":\"p\"}]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"),
+        D("{\"choices\":[],\"usage\":{\"prompt_tokens\":\"many\"}}"),
+        D("[1,2,3]"),
+        D("\"str\""),
+        "data: [DONE]\n\n",
+        ": comment\n\n",
+        "event: ping\ndata: {}\n\n",
+        "\r\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\ud800\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\"}}]}\n\n",
+    };
+    const size_t np = sizeof pieces / sizeof *pieces;
+    unsigned long seed = 7;
+    const char *opts[] = {"{}", "{\"options\":{\"tool_stream\":\"live\",\"think_tags\":true}}"};
+    for (int it = 0; it < 300; it++) {
+        char up[8192] = "";
+        int k = 1 + (int)(rnd(&seed) % 8);
+        for (int i = 0; i < k; i++) strcat(up, pieces[rnd(&seed) % np]);
+        struct prov pv;
+        prov_init(&pv, "g", "https://h/v1", opts[it % 2]);
+        struct run r = run_stream(&pv, "m", REQ, up, 1 + rnd(&seed) % 40);
+        if (r.rc == XL_DONE) {
+            struct parsed p;
+            check_grammar(r.out, &p); /* complete and well formed */
+            parsed_free(&p);
+        } else {
+            assert_int_equal(r.rc, -1);
+            assert_true(r.e.msg[0] != 0);
+            assert_null(strstr(r.out, "message_stop"));
+        }
+        free(r.out);
+        prov_free(&pv);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fixtures_build_valid_chat_completions),
@@ -1474,6 +1619,8 @@ int main(void) {
         cmocka_unit_test(stream_think_tags),
         cmocka_unit_test(stream_live_tool_mode),
         cmocka_unit_test(nonstream_responses),
+        cmocka_unit_test(mutated_requests_never_crash),
+        cmocka_unit_test(odd_streams_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
