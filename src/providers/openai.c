@@ -1377,6 +1377,8 @@ struct xl_stream {
     /* think_tags: where the content is relative to a leading <think>...</think> */
     enum { TT_START, TT_IN, TT_AFTER, TT_OUT } tt;
     struct xl_buf tt_hold; /* bytes that may still be (part of) a tag */
+    struct xl_error xerr;  /* OA_FAILED: the error for the client */
+    bool has_xerr;
     char *finish;      /* finish_reason, or NULL */
     char *matched_stop;
     struct oa_usage usage;
@@ -1391,14 +1393,37 @@ struct xl_stream {
     struct evbuffer *out;
 };
 
+/* Every failure goes through here: the state becomes OA_FAILED, `err` says what happened, and
+ * st->xerr holds the Anthropic error for the client's `event: error` (openai_stream_error). */
 static int fail(struct xl_stream *st, enum err_kind k, const char *fmt, const char *arg) {
     st->state = OA_FAILED;
+    if (!st->has_xerr) {
+        memset(&st->xerr, 0, sizeof st->xerr);
+        st->xerr.status = k == ERR_NOMEM || k == ERR_INTERNAL ? 500 : 502;
+        st->xerr.type = "api_error";
+        st->xerr.retry_after_ms = -1;
+        st->xerr.should_retry = -1;
+        snprintf(st->xerr.message, sizeof st->xerr.message, fmt, arg ? arg : "");
+        st->has_xerr = true;
+    }
     return err_set(st->err, k, fmt, arg ? arg : "");
 }
 
+/* An upstream error payload (error chunk, `event: error`): mapped per §5.2. */
+static int fail_upstream(struct xl_stream *st, const char *data, size_t len) {
+    xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &st->xerr);
+    st->has_xerr = true;
+    return fail(st, ERR_UPSTREAM, "%s", st->xerr.message);
+}
+
+int openai_stream_error(const struct xl_stream *st, struct xl_error *out) {
+    if (!st || !out || st->state != OA_FAILED || !st->has_xerr) return -1;
+    *out = st->xerr;
+    return 0;
+}
+
 static int oom_fail(struct xl_stream *st) {
-    st->state = OA_FAILED;
-    return err_set(st->err, ERR_NOMEM, "openai stream: out of memory");
+    return fail(st, ERR_NOMEM, "openai stream: out of memory%s", NULL);
 }
 
 /* reasoning_details accumulator (§3.4 step 5) */
@@ -1797,11 +1822,7 @@ static int finalise(struct xl_stream *st) {
 
 /* A data chunk (parsed JSON). */
 static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size_t len) {
-    if (upstream_error(j, data, len, NULL, st->err)) {
-        struct xl_error xe;
-        xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &xe);
-        return fail(st, ERR_UPSTREAM, "%s", xe.message);
-    }
+    if (upstream_error(j, data, len, NULL, NULL)) return fail_upstream(st, data, len);
     if (read_usage(j, &st->usage) && st->state == OA_FINISHED) return finalise(st);
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
     const cJSON *c = cJSON_GetArrayItem(choices, 0);
@@ -1873,9 +1894,7 @@ static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size
 static int on_done(struct xl_stream *st) { return finalise(st); }
 
 static int on_error_event(struct xl_stream *st, const char *data, size_t len) {
-    struct xl_error xe;
-    xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &xe);
-    return fail(st, ERR_UPSTREAM, "%s", xe.message);
+    return fail_upstream(st, data, len);
 }
 
 static int on_eof(struct xl_stream *st) {

@@ -929,6 +929,8 @@ struct run {
     int rc;       /* last feed/end result */
     char *out;    /* output bytes */
     struct err e;
+    struct xl_error xe; /* when rc == -1 */
+    int has_xe;
 };
 
 /* Feed `up` in pieces of `step` bytes (0: all at once), then end. */
@@ -950,6 +952,8 @@ static struct run run_stream(const struct prov *pv, const char *model, const cha
         off += k;
     }
     if (r.rc == XL_MORE) r.rc = provider_openai.stream_end(st, ob, &r.e);
+    r.has_xe = openai_stream_error(st, &r.xe) == 0;
+    assert_int_equal(r.has_xe, r.rc == -1);
     size_t on = evbuffer_get_length(ob);
     r.out = calloc(1, on + 1);
     evbuffer_copyout(ob, r.out, on);
@@ -1149,6 +1153,9 @@ static void stream_error_chunk_mid_stream(void **state) {
         assert_int_equal(r.rc, -1);
         assert_int_equal(r.e.kind, ERR_UPSTREAM);
         assert_non_null(strstr(r.e.msg, "Provider returned error"));
+        assert_int_equal(r.xe.status, 502);
+        assert_string_equal(r.xe.type, "api_error");
+        assert_non_null(strstr(r.xe.message, "[provider: xAI]"));
         /* committed output so far, no message_stop */
         assert_non_null(strstr(r.out, "message_start"));
         assert_null(strstr(r.out, "message_stop"));
@@ -1158,6 +1165,12 @@ static void stream_error_chunk_mid_stream(void **state) {
     struct run r = run_stream(&pv, "x-ai/grok-4", REQ, "event: error\ndata: {\"error\":{\"message\":\"tool call validation failed\",\"code\":\"tool_use_failed\"}}\n\n", 0);
     assert_int_equal(r.rc, -1);
     assert_string_equal(r.out, "");
+    assert_int_equal(r.xe.status, 502); /* Groq tool_use_failed: a new sample usually works */
+    assert_int_equal(r.xe.should_retry, 1);
+    free(r.out);
+    r = run_stream(&pv, "x-ai/grok-4", REQ, D("{\"error\":{\"code\":429,\"message\":\"Rate limit exceeded\"}}"), 0);
+    assert_int_equal(r.rc, -1);
+    assert_string_equal(r.xe.type, "rate_limit_error");
     free(r.out);
     /* not JSON */
     r = run_stream(&pv, "x-ai/grok-4", REQ, "data: {nope\n\n", 0);
