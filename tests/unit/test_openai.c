@@ -771,6 +771,65 @@ static void inline_system_modes(void **state) {
     prov_free(&pv);
 }
 
+static void request_knob_variants(void **state) {
+    (void)state;
+    const char *media =
+        "{\"model\":\"c\",\"max_tokens\":10,\"tools\":[{\"name\":\"Bash\",\"input_schema\":{}}],"
+        "\"tool_choice\":{\"type\":\"%s\"},"
+        "\"output_config\":{\"format\":{\"type\":\"json_schema\",\"schema\":{\"$schema\":\"s\",\"type\":\"object\"}}},"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/i.png\"}},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"file_1\"}},"
+        "{\"type\":\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"JVBE\"}}]}]}";
+    char req[2048];
+    struct {
+        const char *name, *url, *opts, *choice, *want_choice;
+    } rows[] = {
+        {"openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}", "auto", "auto"},
+        {"ollama", "http://127.0.0.1:11434/v1/chat/completions", "{}", "any", "required"},
+        {"deepseek", "https://api.deepseek.com/chat/completions", "{\"options\":{\"supports_json_schema\":false}}", "none", "none"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(req, sizeof req, media, rows[i].choice);
+        struct prov pv;
+        prov_init(&pv, rows[i].name, rows[i].url, rows[i].opts);
+        char *text;
+        cJSON *up = build_str(&pv, "m", req, &text);
+        assert_string_equal(js(up, "tool_choice"), rows[i].want_choice);
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(up, "response_format");
+        const cJSON *sys = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 0);
+        if (i == 0) { /* OpenRouter: URL image passed, file placeholder, PDF as a file part */
+            assert_string_equal(js(rf, "type"), "json_schema");
+            assert_non_null(strstr(text, "\"url\":\"https://x/i.png\""));
+            assert_non_null(strstr(text, "[image file file_1 omitted]"));
+            assert_non_null(strstr(text, "\"file_data\":\"data:application/pdf;base64,JVBE\""));
+            assert_null(strstr(text, "$schema"));
+        } else if (i == 1) { /* Ollama: no URL fetching, no PDF */
+            assert_non_null(strstr(text, "cannot fetch image URLs"));
+            assert_non_null(strstr(text, "[document  omitted: this model cannot read it]"));
+        } else { /* DeepSeek: no images at all; json_object + instruction; flattened text */
+            assert_string_equal(js(rf, "type"), "json_object");
+            assert_non_null(strstr(js(sys, "content"), "Reply with a single JSON object that conforms to this JSON Schema"));
+            assert_non_null(strstr(text, "[image omitted: model has no image input]"));
+            assert_null(strstr(text, "image_url"));
+            const cJSON *u = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 1);
+            assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(u, "content"))); /* not all text */
+        }
+        cJSON_Delete(up);
+        free(text);
+        prov_free(&pv);
+    }
+    /* DeepSeek flattens an all-text user message to a string */
+    struct prov pv;
+    prov_init(&pv, "deepseek", "https://api.deepseek.com/chat/completions", "{}");
+    cJSON *up = build_str(&pv, "deepseek-chat",
+                          "{\"model\":\"c\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}",
+                          NULL);
+    assert_string_equal(js(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 0), "content"), "a\nb");
+    cJSON_Delete(up);
+    prov_free(&pv);
+}
+
 static void empty_request_is_400(void **state) {
     (void)state;
     struct prov pv;
@@ -1615,6 +1674,7 @@ int main(void) {
         cmocka_unit_test(deepseek_reasoning_content_round_trip),
         cmocka_unit_test(openrouter_cache_control_last_four),
         cmocka_unit_test(inline_system_modes),
+        cmocka_unit_test(request_knob_variants),
         cmocka_unit_test(empty_request_is_400),
         cmocka_unit_test(stream_plain_text_utf8_splits),
         cmocka_unit_test(stream_reasoning_then_text),
