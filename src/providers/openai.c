@@ -1956,11 +1956,14 @@ static struct xl_stream *oa_stream_new(const struct xl_request *in, struct err *
     xl_buf_init(&st->tmp);
     xl_buf_init(&st->tt_hold);
     st->model = strdup(model);
-    if (!st->model || !st->provider_name || xl_aout_init(&st->aout, in->client_model ? in->client_model : model, err) < 0 ||
+    struct err aerr = {0}; /* the caller's err may hold garbage: test our own */
+    if (!st->model || !st->provider_name ||
+        xl_aout_init(&st->aout, in->client_model ? in->client_model : model, &aerr) < 0 ||
         sse_parser_init(&st->sse, 16u << 20) < 0 ||
         xl_namemap_add_tools(&st->names, cJSON_GetObjectItemCaseSensitive(in->body, "tools"),
                              XL_NAMES_OPENAI) < 0) {
-        if (!err || err->kind == ERR_NONE) err_set(err, ERR_NOMEM, "openai: out of memory");
+        if (aerr.kind != ERR_NONE) err_set(err, aerr.kind, "%s", aerr.msg);
+        else err_set(err, ERR_NOMEM, "openai: out of memory starting a stream");
         free(st->model);
         free(st->provider_name);
         xl_namemap_free(&st->names);
