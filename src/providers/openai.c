@@ -1149,7 +1149,7 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
     if (cfg.extra_body) {
         const cJSON *e;
         cJSON_ArrayForEach(e, cfg.extra_body) {
-            if (!e->string || cJSON_IsNull(e)) continue;
+            if (!e->string || cJSON_IsNull(e) || strcmp(e->string, "messages") == 0) continue;
             xl_jw_key(&w, e->string);
             xl_jw_cjson(&w, e, NULL);
         }
@@ -1414,6 +1414,10 @@ static int fail_upstream(struct xl_stream *st, const char *data, size_t len) {
     xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &st->xerr);
     st->has_xerr = true;
     return fail(st, ERR_UPSTREAM, "%s", st->xerr.message);
+}
+
+bool openai_stream_awaiting_usage(const struct xl_stream *st) {
+    return st && st->state == OA_FINISHED;
 }
 
 int openai_stream_error(const struct xl_stream *st, struct xl_error *out) {

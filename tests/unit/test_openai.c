@@ -1262,6 +1262,40 @@ static void stream_cut_before_finish(void **state) {
     prov_free(&pv);
 }
 
+static void stream_waits_for_usage_after_finish(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, "g", "https://h/v1", "{}");
+    cJSON *body = cJSON_Parse(REQ);
+    struct xl_request in = {.body = body, .provider = &pv.p, .model = "m", .client_model = "c"};
+    struct err e = {0};
+    struct xl_stream *st = provider_openai.stream_new(&in, &e);
+    struct evbuffer *ob = evbuffer_new();
+    const char *a = D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}");
+    assert_int_equal(provider_openai.stream_feed(st, a, strlen(a), ob, &e), XL_MORE);
+    assert_true(openai_stream_awaiting_usage(st));
+    size_t before = evbuffer_get_length(ob);
+    const char *u = D("{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}");
+    assert_int_equal(provider_openai.stream_feed(st, u, strlen(u), ob, &e), XL_DONE);
+    assert_false(openai_stream_awaiting_usage(st));
+    assert_true(evbuffer_get_length(ob) > before);
+    const char *more = D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}");
+    assert_int_equal(provider_openai.stream_feed(st, more, strlen(more), ob, &e), XL_DONE); /* ignored */
+    assert_int_equal(provider_openai.stream_end(st, ob, &e), XL_DONE);
+    size_t n = evbuffer_get_length(ob);
+    char *o = calloc(1, n + 1);
+    evbuffer_copyout(ob, o, n);
+    struct parsed p;
+    check_grammar(o, &p);
+    assert_int_equal(p.in, 9);
+    parsed_free(&p);
+    free(o);
+    evbuffer_free(ob);
+    provider_openai.stream_free(st);
+    cJSON_Delete(body);
+    prov_free(&pv);
+}
+
 static void stream_not_sse_body_is_converted(void **state) {
     (void)state;
     struct prov pv;
@@ -1685,6 +1719,7 @@ int main(void) {
         cmocka_unit_test(stream_invalid_arguments_repaired_or_wrapped),
         cmocka_unit_test(stream_error_chunk_mid_stream),
         cmocka_unit_test(stream_cut_before_finish),
+        cmocka_unit_test(stream_waits_for_usage_after_finish),
         cmocka_unit_test(stream_not_sse_body_is_converted),
         cmocka_unit_test(stream_display_omitted_and_encrypted_reasoning),
         cmocka_unit_test(stream_stop_sequence_and_groq_usage),
