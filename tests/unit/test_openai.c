@@ -636,6 +636,9 @@ static void transformer_names(void **state) {
     prov_free(&pv);
 }
 
+static char *respond(const struct prov *pv, const char *req, const char *body, int *rc, struct err *e,
+                     struct xl_usage *u);
+
 static void deepseek_reasoning_content_round_trip(void **state) {
     (void)state;
     /* an answer from DeepSeek through ccrelay: thinking block with a deepseek carrier */
@@ -710,6 +713,50 @@ static void deepseek_reasoning_content_round_trip(void **state) {
     evbuffer_free(ob);
     provider_openai.stream_free(st);
     cJSON_Delete(body);
+
+    /* display "omitted" (R5): no text to the client, but the next DeepSeek request gets it back */
+    body = cJSON_Parse("{\"model\":\"c\",\"max_tokens\":10,\"stream\":true,\"thinking\":{\"type\":\"adaptive\",\"display\":\"omitted\"},"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    in.body = body;
+    st = provider_openai.stream_new(&in, &e);
+    ob = evbuffer_new();
+    assert_int_equal(provider_openai.stream_feed(st, up_stream, strlen(up_stream), ob, &e), XL_DONE);
+    n = evbuffer_get_length(ob);
+    o = calloc(1, n + 1);
+    evbuffer_copyout(ob, o, n);
+    assert_null(strstr(o, "Think."));
+    sp = strstr(o, "\"signature\":\"ccrelay1.");
+    assert_non_null(sp);
+    sscanf(sp + strlen("\"signature\":\""), "%511[^\"]", carrier);
+    free(o);
+    evbuffer_free(ob);
+    provider_openai.stream_free(st);
+    cJSON_Delete(body);
+    char req2[2048];
+    snprintf(req2, sizeof req2,
+             "{\"model\":\"c\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+             "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"%s\"},"
+             "{\"type\":\"text\",\"text\":\"Hi\"}]},{\"role\":\"user\",\"content\":\"more\"}]}",
+             carrier);
+    cJSON *up2 = build_str(&pv, "deepseek-reasoner", req2, NULL);
+    assert_string_equal(js(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up2, "messages"), 1), "reasoning_content"),
+                        "Think.");
+    cJSON_Delete(up2);
+    /* the same for a whole body */
+    int rc;
+    struct xl_usage us;
+    o = respond(&pv, "{\"model\":\"c\",\"max_tokens\":10,\"thinking\":{\"type\":\"adaptive\",\"display\":\"omitted\"},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                "{\"choices\":[{\"message\":{\"content\":\"Hi\",\"reasoning_content\":\"Deep.\"},\"finish_reason\":\"stop\"}]}", &rc, &e, &us);
+    assert_int_equal(rc, 0);
+    cJSON *m = cJSON_Parse(o);
+    const cJSON *th = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "content"), 0);
+    assert_string_equal(js(th, "thinking"), "");
+    struct xl_carrier c2;
+    assert_int_equal(xl_carrier_read(js(th, "signature"), &c2), 1);
+    assert_string_equal(js(cJSON_GetArrayItem(c2.rd, 0), "text"), "Deep.");
+    xl_carrier_free(&c2);
+    cJSON_Delete(m);
+    free(o);
     prov_free(&pv);
 }
 
