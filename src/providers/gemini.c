@@ -72,6 +72,29 @@ struct gopts {
     const cJSON *levels;                  /* gemini_thinking_levels: allowed levels (G5) */
 };
 
+/* Claude Code Router's transformer entry `name` for the model (model list first, then the
+ * provider's): its options object, or NULL. */
+static const cJSON *transformer_opts(const struct cfg_provider *p, const char *model,
+                                     const char *name) {
+    const cJSON *t = p && p->json ? cJSON_GetObjectItemCaseSensitive(p->json, "transformer") : NULL;
+    if (!cJSON_IsObject(t)) return NULL;
+    const cJSON *per_model = NULL, *c;
+    cJSON_ArrayForEach(c, t) {
+        if (c->string && model && strcasecmp(c->string, model) == 0) per_model = c;
+    }
+    const cJSON *lists[2] = {cJSON_GetObjectItemCaseSensitive(per_model, "use"),
+                             cJSON_GetObjectItemCaseSensitive(t, "use")};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *u;
+        cJSON_ArrayForEach(u, lists[i]) {
+            const cJSON *n = cJSON_IsArray(u) ? cJSON_GetArrayItem(u, 0) : u;
+            if (cJSON_IsString(n) && strcasecmp(n->valuestring, name) == 0)
+                return cJSON_IsArray(u) ? cJSON_GetArrayItem(u, 1) : NULL;
+        }
+    }
+    return NULL;
+}
+
 static void gopts_load(const struct cfg_provider *p, const char *model, struct gopts *o) {
     const char *m = bare_model(model);
     o->fam = gemini_family_of(m);
@@ -87,8 +110,13 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
     o->show_thoughts = xl_opt_bool(p, model, "show_thoughts", true);
     o->updates_show_reasoning = xl_opt_bool(p, model, "updates_show_reasoning", false);
     o->inline_as_user = streq(xl_opt_str(p, model, "gemini_inline_system", "hoist"), "as_user");
+    /* the output cap: family default, Claude Code Router's `maxtoken` transformer, then the
+     * knobs model_max_output and its alias max_tokens (as the OpenAI side reads them) */
     long dflt = o->fam == GEMINI_FAMILY_NONE ? 8192 : 65536;
-    o->max_output = xl_opt_long(p, model, "model_max_output", dflt);
+    const cJSON *to = transformer_opts(p, model, "maxtoken");
+    const cJSON *tv = cJSON_GetObjectItemCaseSensitive(to, "max_tokens");
+    if (cJSON_IsNumber(tv) && tv->valuedouble >= 1) dflt = (long)tv->valuedouble;
+    o->max_output = xl_opt_long(p, model, "max_tokens", xl_opt_long(p, model, "model_max_output", dflt));
     if (o->max_output <= 0) o->max_output = dflt;
     const cJSON *lv = xl_opt(p, model, "gemini_thinking_levels");
     o->levels = cJSON_IsArray(lv) && cJSON_GetArraySize(lv) > 0 ? lv : NULL;
@@ -1039,6 +1067,18 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
         r.b.oom = true;
         goto done;
     }
+    /* extra_headers from the config (a gateway in front of Google, say); never a second key */
+    const cJSON *xh = xl_opt(in->provider, in->model, "extra_headers"), *h;
+    if (!cJSON_IsObject(xh)) xh = NULL;
+    cJSON_ArrayForEach(h, xh) {
+        if (!cJSON_IsString(h) || !h->string || strcasecmp(h->string, "x-goog-api-key") == 0 ||
+            strcasecmp(h->string, "content-type") == 0)
+            continue;
+        if (xl_hdrs_add(&out->headers, h->string, h->valuestring) < 0) {
+            r.b.oom = true;
+            goto done;
+        }
+    }
     rc = 0;
 done:
     if (r.b.oom && rc < 0 && (!err || err->kind == ERR_NONE || err->kind == ERR_NOMEM))
@@ -1086,6 +1126,10 @@ struct xl_stream {
     long thinking_tokens;      /* -1 when unknown */
     cJSON *grounding;          /* last groundingMetadata (owned) */
 
+    /* a body that is not SSE (the upstream ignored alt=sse: one JSON object or array) */
+    enum { BODY_UNKNOWN = 0, BODY_SSE, BODY_JSON } body_kind;
+    struct xl_buf raw;
+
     /* the current feed call */
     struct evbuffer *out;
     struct err *err;
@@ -1131,7 +1175,10 @@ static int close_block(struct xl_stream *st, bool call_follows_unsigned) {
     return 0;
 }
 
+static int on_text(struct xl_stream *st, const char *text, size_t n, const char *sig);
+
 static int on_thought(struct xl_stream *st, const char *text, size_t n, const char *sig) {
+    if (n == 0) return on_text(st, text, 0, sig); /* only a signature: keep it for what follows */
     if (ensure_started(st) < 0) return -1;
     if (st->state != ST_THINKING) {
         if (close_block(st, false) < 0) return -1;
@@ -1448,7 +1495,10 @@ static int on_upstream_error(struct xl_stream *st, const char *data, size_t len)
     return st_fail(st, k, "%s", xe.message);
 }
 
-/* One upstream event (a GenerateContentResponse). */
+static int step_obj(struct xl_stream *st, const cJSON *ev);
+
+/* One upstream event: a GenerateContentResponse, or (a body that ignored alt=sse) an array of
+ * them. */
 static int step_event(struct xl_stream *st, const char *data, size_t len) {
     if (st->state == ST_DONE || st->state == ST_FAILED) return 0;
     cJSON *j = cJSON_ParseWithLength(data, len);
@@ -1457,11 +1507,27 @@ static int step_event(struct xl_stream *st, const char *data, size_t len) {
                        "Gemini (%s) sent a stream event that is not JSON (%zu bytes)", st->model,
                        len);
     }
-    const cJSON *ev = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, 0) : j;
+    int rc = 0;
+    if (cJSON_IsArray(j)) {
+        const cJSON *ev;
+        cJSON_ArrayForEach(ev, j) {
+            if (st->state == ST_DONE || st->state == ST_FAILED) break;
+            if ((rc = step_obj(st, ev)) < 0) break;
+        }
+    } else {
+        rc = step_obj(st, j);
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int step_obj(struct xl_stream *st, const cJSON *ev) {
     int rc = 0;
     if (jget(ev, "error")) {
-        rc = on_upstream_error(st, data, len);
-        goto out;
+        char *text = cJSON_PrintUnformatted(ev);
+        rc = on_upstream_error(st, text ? text : "", text ? strlen(text) : 0);
+        cJSON_free(text);
+        return rc;
     }
     read_usage(st, jget(ev, "usageMetadata"));
     const cJSON *cands = jget(ev, "candidates");
@@ -1528,7 +1594,6 @@ static int step_event(struct xl_stream *st, const char *data, size_t len) {
         }
     }
 out:
-    cJSON_Delete(j);
     return rc;
 }
 
@@ -1548,6 +1613,7 @@ static void gemini_stream_free(struct xl_stream *st) {
     xl_buf_free(&st->sig);
     xl_buf_free(&st->late_sig);
     xl_buf_free(&st->scratch);
+    xl_buf_free(&st->raw);
     free(st->model);
     free(st->provider);
     free(st->finish_message);
@@ -1565,6 +1631,7 @@ static struct xl_stream *gemini_stream_new(const struct xl_request *in, struct e
     xl_buf_init(&st->sig);
     xl_buf_init(&st->late_sig);
     xl_buf_init(&st->scratch);
+    xl_buf_init(&st->raw);
     xl_namemap_init(&st->names);
     st->thinking_tokens = -1;
     if (sse_parser_init(&st->sse, MAX_EVENT_BYTES) < 0) {
@@ -1611,6 +1678,24 @@ static int gemini_stream_feed(struct xl_stream *st, const char *buf, size_t len,
     if (st->state == ST_FAILED) return err_set(err, ERR_UPSTREAM, "gemini stream: already failed");
     st->out = out;
     st->err = err;
+    if (st->body_kind == BODY_UNKNOWN) {
+        /* the first non-blank byte tells SSE ("data:", ":", "event:") from a JSON body */
+        for (size_t i = 0; i < len && st->body_kind == BODY_UNKNOWN; i++) {
+            unsigned char c = (unsigned char)buf[i];
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+            st->body_kind = (c == '{' || c == '[') ? BODY_JSON : BODY_SSE;
+        }
+    }
+    if (st->body_kind == BODY_JSON) {
+        if (st->raw.len + len > MAX_EVENT_BYTES) {
+            st->state = ST_FAILED;
+            return err_set(err, ERR_UPSTREAM, "Gemini (%s) sent a body over %u bytes", st->model,
+                           MAX_EVENT_BYTES);
+        }
+        xl_buf_add(&st->raw, buf, len);
+        if (!xl_buf_ok(&st->raw)) return st_fail(st, ERR_NOMEM, "gemini stream: out of memory");
+        return XL_MORE;
+    }
     int rc = sse_feed(&st->sse, buf, len, sse_cb, st);
     if (rc == SSE_TOO_LARGE) {
         st->state = ST_FAILED;
@@ -1626,6 +1711,13 @@ static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct 
     if (st->state == ST_FAILED) return err_set(err, ERR_UPSTREAM, "gemini stream: already failed");
     st->out = out;
     st->err = err;
+    if (st->body_kind == BODY_JSON) {
+        if (step_event(st, st->raw.p, st->raw.len) < 0) return -1;
+        if (st->state == ST_DONE) return XL_DONE;
+        if (st->state == ST_FINISHED) return finalize(st) < 0 ? -1 : XL_DONE;
+        return st_fail(st, ERR_UPSTREAM, "Gemini (%s): the answer ended before completion",
+                       st->model);
+    }
     int rc = sse_finish(&st->sse, sse_cb, st);
     if (rc == SSE_TOO_LARGE)
         return st_fail(st, ERR_UPSTREAM, "Gemini (%s) sent a stream event over %u bytes",

@@ -1171,6 +1171,187 @@ static void non_streaming_response(void **state) {
     cJSON_Delete(body);
 }
 
+
+static cJSON *parse_or_die(const char *t) {
+    cJSON *j = cJSON_Parse(t);
+    assert_non_null(j);
+    return j;
+}
+
+/* History shapes Claude Code produces after interrupts, compaction, images. */
+static void awkward_histories_stay_legal(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, NULL);
+    struct err e = {0};
+    struct built b;
+    static const char png[] = "iVBORw0KGgo=";
+    char text[4096];
+    /* starts with an assistant turn; a call without a result; an orphan result; images */
+    snprintf(text, sizeof text,
+             "{\"max_tokens\":10,\"tools\":[{\"name\":\"Read\",\"input_schema\":{\"type\":"
+             "\"object\",\"properties\":{\"p\":{\"type\":\"string\"}}}}],\"messages\":["
+             "{\"role\":\"assistant\",\"content\":\"Earlier answer.\"},"
+             "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+             "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\","
+             "\"data\":\"%s\"}},{\"type\":\"image\",\"source\":{\"type\":\"base64\","
+             "\"media_type\":\"image/gif\",\"data\":\"R0lG\"}},{\"type\":\"image\",\"source\":"
+             "{\"type\":\"url\",\"url\":\"https://x.example/a.png\"}}]},"
+             "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"t\","
+             "\"signature\":\"\"},{\"type\":\"tool_use\",\"id\":\"toolu_A\",\"name\":\"Read\","
+             "\"input\":{\"p\":\"/a\"}},{\"type\":\"tool_use\",\"id\":\"toolu_B\",\"name\":"
+             "\"Read\",\"input\":{\"p\":\"/b\"}}]},"
+             "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+             "\"toolu_B\",\"content\":[{\"type\":\"text\",\"text\":\"B here\"},{\"type\":"
+             "\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":"
+             "\"%s\"}}]},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_ZZ\",\"content\":"
+             "\"stale\"},{\"type\":\"text\",\"text\":\"go on\"}]}]}",
+             png, png);
+    cJSON *body = parse_or_die(text);
+    for (int m = 0; m < 2; m++) {
+        const char *model = m ? "gemini-2.5-flash" : "gemini-3-flash-preview";
+        assert_int_equal(build(body, &pv, model, true, &b, &e), 0);
+        assert_request_ok(&b, model);
+        const cJSON *c0 = cJSON_GetArrayItem(J(b.body, "contents"), 0);
+        assert_string_equal(S(cJSON_GetArrayItem(J(c0, "parts"), 0), "text"), "Continue.");
+        assert_non_null(strstr(b.body_text, "\"inlineData\":{\"mimeType\":\"image/png\""));
+        assert_non_null(strstr(b.body_text, "[GIF image omitted"));
+        assert_non_null(strstr(b.body_text, "[image: https://x.example/a.png]"));
+        const cJSON *last = J(last_content(b.body), "parts");
+        /* results in call order: A was never answered (synthetic error), then B */
+        int n = cJSON_GetArraySize(last);
+        const cJSON *fa = J(cJSON_GetArrayItem(last, n - 2), "functionResponse");
+        const cJSON *fb = J(cJSON_GetArrayItem(last, n - 1), "functionResponse");
+        assert_non_null(fa);
+        assert_non_null(fb);
+        assert_non_null(S(J(fa, "response"), "error"));
+        assert_string_equal(S(J(fb, "response"), "output"), "B here");
+        assert_non_null(strstr(b.body_text, "stale")); /* the orphan survives as text */
+        if (m == 0) {
+            /* Gemini 3: the tool's image inside the function response */
+            assert_non_null(J(fb, "parts"));
+        } else {
+            assert_null(J(fb, "parts"));
+            assert_non_null(strstr(b.body_text, "Images returned by tool Read:"));
+        }
+        built_free(&b);
+    }
+    cJSON_Delete(body);
+    /* tool history without tools: textualised, no function parts at all (N6) */
+    body = parse_or_die(
+        "{\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":"
+        "\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":"
+        "\"Bash\",\"input\":{\"command\":\"ls\"}}]},{\"role\":\"user\",\"content\":[{\"type\":"
+        "\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":\"a.c\"}]}]}");
+    assert_int_equal(build(body, &pv, "gemini-3-flash-preview", true, &b, &e), 0);
+    assert_request_ok(&b, "N6");
+    assert_null(strstr(b.body_text, "functionCall"));
+    assert_null(strstr(b.body_text, "functionResponse"));
+    assert_non_null(strstr(b.body_text, "[Called tool Bash"));
+    built_free(&b);
+    cJSON_Delete(body);
+    /* nothing to send: a clear 400 */
+    static const char *const bad[] = {
+        "{\"max_tokens\":10,\"messages\":[]}",
+        "{\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"  \"}]}",
+        "{\"max_tokens\":10}",
+        "{\"max_tokens\":10,\"messages\":[{\"role\":\"system\",\"content\":\"only system\"}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        body = parse_or_die(bad[i]);
+        memset(&e, 0, sizeof e);
+        assert_int_equal(build(body, &pv, "gemini-3-flash-preview", true, &b, &e), -1);
+        assert_int_equal(e.kind, ERR_INVALID);
+        assert_true(e.msg[0] != '\0');
+        cJSON_Delete(body);
+    }
+    /* wrong types everywhere: never a crash */
+    body = parse_or_die("{\"max_tokens\":\"x\",\"tools\":7,\"thinking\":[],\"system\":5,"
+                        "\"stop_sequences\":[1,\" \",\"END\"],\"tool_choice\":\"any\","
+                        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\"},"
+                        "{\"type\":\"tool_result\"},{\"text\":1},{\"type\":\"text\",\"text\":\"ok\"}]}]}");
+    assert_int_equal(build(body, &pv, "gemini-2.5-flash", true, &b, &e), 0);
+    assert_request_ok(&b, "wrong types");
+    assert_string_equal(cJSON_GetArrayItem(J(gen_of(&b), "stopSequences"), 0)->valuestring, "END");
+    built_free(&b);
+    cJSON_Delete(body);
+    prov_free(&pv);
+}
+
+static void provider_knobs(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, "{\"extra_headers\":{\"x-gateway\":\"1\",\"x-goog-api-key\":\"other\"}}");
+    cJSON_AddItemToObject(pv.json, "transformer",
+                          parse_or_die("{\"use\":[[\"maxtoken\",{\"max_tokens\":4096}]]}"));
+    cJSON *fx = tu_fixture("claude-code-2.1.331/hello-opus55.json");
+    struct built b;
+    struct err e = {0};
+    assert_int_equal(build(J(fx, "body"), &pv, "gemini-3-flash-preview", true, &b, &e), 0);
+    assert_int_equal((int)J(gen_of(&b), "maxOutputTokens")->valuedouble, 4096);
+    assert_string_equal(hdr(&b, "x-gateway"), "1");
+    assert_string_equal(hdr(&b, "x-goog-api-key"), "AIzaTESTKEY");
+    int keys = 0;
+    for (size_t i = 0; i < b.hdrs.n; i++) keys += !strcmp(b.hdrs.v[i].name, "x-goog-api-key");
+    assert_int_equal(keys, 1);
+    built_free(&b);
+    cJSON_Delete(fx);
+    prov_free(&pv);
+}
+
+static void stream_odd_shapes(void **state) {
+    (void)state;
+    cJSON *body = simple_body(NULL);
+    /* the upstream ignored alt=sse: a JSON array of responses */
+    static const char arr[] =
+        "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"one \"}]}}]},\r\n"
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"two\"}]},\"finishReason\":"
+        "\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":2}}]";
+    for (size_t s = 0; s < NSTEPS; s++) {
+        struct run r = run_stream(body, "gemini-3-flash-preview", arr, STEPS[s]);
+        assert_int_equal(r.rc, XL_DONE);
+        cJSON *msg = check_stream(r.out, r.len, true);
+        assert_string_equal(S(block(msg, 0), "text"), "one two");
+        cJSON_Delete(msg);
+        run_free(&r);
+    }
+    /* a signature on an empty thought part just before the call belongs to the call (G4);
+     * UNEXPECTED_TOOL_CALL after text ends the turn */
+    static const char up[] =
+        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\",\"thought\":true,"
+           "\"thoughtSignature\":\"U0lHMQ==\"},{\"functionCall\":{\"name\":\"Read\",\"args\":"
+           "{\"file_path\":\"/x\"}}}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{"
+           "\"promptTokenCount\":1}}");
+    struct run r = run_stream(body, "gemini-3-flash-preview", up, 0);
+    assert_int_equal(r.rc, XL_DONE);
+    cJSON *msg = check_stream(r.out, r.len, true);
+    assert_int_equal(cJSON_GetArraySize(J(msg, "content")), 1);
+    assert_non_null(strstr(S(block(msg, 0), "id"), "__gs"));
+    cJSON_Delete(msg);
+    run_free(&r);
+    r = run_stream(body, "gemini-3-flash-preview",
+                   EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"so far\"}]},"
+                      "\"finishReason\":\"UNEXPECTED_TOOL_CALL\"}],\"usageMetadata\":{}}"),
+                   0);
+    assert_int_equal(r.rc, XL_DONE);
+    msg = check_stream(r.out, r.len, true);
+    assert_string_equal(S(msg, "stop_reason"), "end_turn");
+    cJSON_Delete(msg);
+    run_free(&r);
+    /* a namespaced or unknown function name: mapped back when it hides a declared one */
+    r = run_stream(body, "gemini-3-flash-preview",
+                   EV("{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":"
+                      "\"default_api:Bash\",\"args\":null}}]},\"finishReason\":\"STOP\"}]}"),
+                   0);
+    assert_int_equal(r.rc, XL_DONE);
+    msg = check_stream(r.out, r.len, true);
+    assert_string_equal(S(block(msg, 0), "name"), "Bash");
+    assert_int_equal(cJSON_GetArraySize(J(block(msg, 0), "input")), 0);
+    cJSON_Delete(msg);
+    run_free(&r);
+    cJSON_Delete(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_fixture_builds_a_strict_request),
@@ -1190,6 +1371,9 @@ int main(void) {
         cmocka_unit_test(thought_signature_round_trip),
         cmocka_unit_test(text_signature_round_trip),
         cmocka_unit_test(non_streaming_response),
+        cmocka_unit_test(awkward_histories_stay_legal),
+        cmocka_unit_test(provider_knobs),
+        cmocka_unit_test(stream_odd_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
