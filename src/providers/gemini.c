@@ -261,8 +261,8 @@ static cJSON *media_part(struct bld *b, const cJSON *blk, bool image) {
             add(b, p, "inlineData", in);
             return p;
         }
-        snprintf(buf, sizeof buf, "[%s image omitted: Gemini does not accept %s]",
-                 streq(mt, "image/gif") ? "GIF" : "an", mt);
+        snprintf(buf, sizeof buf, "[%simage omitted: Gemini does not accept %s]",
+                 streq(mt, "image/gif") ? "GIF " : "", mt);
         if (!image) snprintf(buf, sizeof buf, "[document omitted: %s is not supported]", mt);
         return text_part_copy(b, buf);
     }
@@ -271,7 +271,7 @@ static cJSON *media_part(struct bld *b, const cJSON *blk, bool image) {
                  jstr(src, "url") ? jstr(src, "url") : "");
         return text_part_copy(b, buf);
     }
-    if (!image && streq(st, "text") && data) {
+    if (!image && streq(st, "text") && data && *data) {
         const char *title = jstr(blk, "title");
         if (!title) return text_part(b, data, strlen(data));
         size_t tl = strlen(title), dl = strlen(data);
@@ -339,15 +339,23 @@ static void add_function_response(struct req *r, struct gcontent *c, const struc
     struct bld *b = &r->b;
     struct xl_buf t;
     xl_buf_init(&t);
-    cJSON *media = NULL;
+    cJSON *media = NULL; /* inline data parts only; placeholders join the text */
     for (size_t i = 0; i < res->nparts; i++) {
         const struct xn_block *p = &res->parts[i];
         if (p->kind == XN_TEXT) {
             if (t.len) xl_buf_addc(&t, '\n');
             xl_buf_add(&t, p->text, p->len);
         } else if (p->src) {
+            cJSON *mp = media_part(b, p->src, p->kind == XN_IMAGE);
+            const char *ph = jstr(mp, "text");
+            if (ph) {
+                if (t.len) xl_buf_addc(&t, '\n');
+                xl_buf_adds(&t, ph);
+                cJSON_Delete(mp);
+                continue;
+            }
             if (!media) media = cJSON_CreateArray();
-            push(b, media, media_part(b, p->src, p->kind == XN_IMAGE));
+            push(b, media, mp);
         }
     }
     char upname[65];
@@ -372,10 +380,7 @@ static void add_function_response(struct req *r, struct gcontent *c, const struc
     if (media) {
         /* multimodal function responses take the media inside; older models get them as parts
          * of the same content, before the function responses (G1), with a label */
-        bool only_text = true;
-        const cJSON *m;
-        cJSON_ArrayForEach(m, media) only_text = only_text && jget(m, "text");
-        if (r->o.multimodal_fr && !only_text) {
+        if (r->o.multimodal_fr) {
             add(b, fr, "parts", media);
         } else {
             char label[120];
@@ -601,7 +606,7 @@ static int build_contents(struct req *r, cJSON *root) {
 /* ============================================================================================
  * Request: tools, toolConfig, generationConfig, thinkingConfig */
 
-static int build_tools(struct req *r, cJSON *root, struct xl_namemap *names) {
+static int build_tools(struct req *r, cJSON *root) {
     struct bld *b = &r->b;
     cJSON *decls = cJSON_CreateArray();
     if (!decls) return -1;
@@ -613,10 +618,7 @@ static int build_tools(struct req *r, cJSON *root, struct xl_namemap *names) {
             continue; /* other server tools have no Gemini equivalent */
         }
         char up[65];
-        if (xl_namemap_add(names, t->name, XL_NAMES_GEMINI, up) < 0) {
-            b->oom = true;
-            break;
-        }
+        xl_tool_name_upstream(t->name, XL_NAMES_GEMINI, up);
         cJSON *d = push(b, decls, cJSON_CreateObject());
         add(b, d, "name", str_copy(b, up));
         add(b, d, "description",
@@ -1012,8 +1014,6 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
     if (xn_normalize(in->body, &xo, &r.conv, err) < 0) return -1;
 
     int rc = -1;
-    struct xl_namemap names;
-    xl_namemap_init(&names);
     cJSON *root = cJSON_CreateObject();
     cJSON *sys = cJSON_CreateObject();
     r.sys_parts = cJSON_CreateArray();
@@ -1030,7 +1030,7 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
     cJSON *sys_holder = sys;
     sys = NULL;
     if (build_contents(&r, root) < 0) goto done;
-    if (build_tools(&r, root, &names) < 0) goto done;
+    if (build_tools(&r, root) < 0) goto done;
     build_generation(&r, root);
     if (r.b.oom) goto done;
     if (cJSON_GetArraySize(r.sys_parts) == 0) cJSON_DeleteItemFromObjectCaseSensitive(root, "systemInstruction");
@@ -1081,12 +1081,24 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
     }
     rc = 0;
 done:
-    if (r.b.oom && rc < 0 && (!err || err->kind == ERR_NONE || err->kind == ERR_NOMEM))
+    if (rc < 0 && err && (err->kind == ERR_NONE || (r.b.oom && err->kind == ERR_NOMEM)))
         err_set(err, ERR_NOMEM, "gemini: out of memory building the upstream request");
+    if (rc < 0) {
+        /* a failed build hands nothing back */
+        if (out->body) evbuffer_free(out->body);
+        out->body = NULL;
+        free(out->url);
+        out->url = NULL;
+        for (size_t i = 0; i < out->headers.n; i++) {
+            free(out->headers.v[i].name);
+            free(out->headers.v[i].value);
+        }
+        free(out->headers.v);
+        memset(&out->headers, 0, sizeof out->headers);
+    }
     cJSON_Delete(sys);
     cJSON_Delete(root);
     contents_free(&r.cs);
-    xl_namemap_free(&names);
     xn_free(&r.conv);
     return rc;
 }
@@ -1124,6 +1136,7 @@ struct xl_stream {
     char *finish_message;
     struct xl_usage usage;
     long thinking_tokens;      /* -1 when unknown */
+    bool have_usage;           /* usageMetadata seen at least once */
     cJSON *grounding;          /* last groundingMetadata (owned) */
 
     /* a body that is not SSE (the upstream ignored alt=sse: one JSON object or array) */
@@ -1310,6 +1323,7 @@ static int on_call(struct xl_stream *st, const cJSON *fc, const char *sig) {
 
 static void read_usage(struct xl_stream *st, const cJSON *um) {
     if (!cJSON_IsObject(um)) return;
+    st->have_usage = true;
     long prompt = 0, tool = 0, cached = 0, cand = 0, thoughts = 0, total = 0;
     const cJSON *v;
     if (cJSON_IsNumber(v = jget(um, "promptTokenCount"))) prompt = (long)v->valuedouble;
@@ -1462,6 +1476,10 @@ static int finalize(struct xl_stream *st) {
             return -1;
     }
     if (st->grounding && write_grounding(st) < 0) return -1;
+    if (!st->have_usage) {
+        /* no usage at all (a gateway that strips it): estimate the output, ~4 bytes a token */
+        st->usage.output_tokens = st->aout.out_bytes / 4 > 0 ? (long)(st->aout.out_bytes / 4) : 1;
+    }
     if (xl_aout_finish(&st->aout, reason, NULL, &st->usage, st->thinking_tokens, st->out,
                        st->err) < 0)
         return -1;

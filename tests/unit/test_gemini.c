@@ -746,16 +746,31 @@ struct run {
 
 static void run_free(struct run *r) { free(r->out); }
 
-/* Feed `up` in pieces of `step` bytes (0: all at once), then end. */
+static struct run run_stream_on(const struct prov *pvp, const cJSON *body, const char *model,
+                                const char *up, size_t step);
+
 static struct run run_stream(const cJSON *body, const char *model, const char *up, size_t step) {
     struct prov pv;
     prov_init(&pv, NULL);
+    struct run r = run_stream_on(&pv, body, model, up, step);
+    prov_free(&pv);
+    return r;
+}
+
+/* Feed `up` in pieces of `step` bytes (0: all at once), then end. */
+static struct run run_stream_on(const struct prov *pvp, const cJSON *body, const char *model,
+                                const char *up, size_t step) {
+    const struct prov pv = *pvp;
     struct xl_request in = {.body = body, .provider = &pv.p, .model = model,
                             .client_model = "claude-opus-5-5", .stream = true};
     struct run r;
     memset(&r, 0, sizeof r);
     struct xl_stream *st = provider_gemini.stream_new(&in, &r.err);
-    assert_non_null(st);
+    if (!st) {
+        r.rc = -1;
+        r.out = calloc(1, 1);
+        return r;
+    }
     struct evbuffer *out = evbuffer_new();
     size_t n = strlen(up);
     if (step == 0) step = n ? n : 1;
@@ -772,7 +787,6 @@ static struct run run_stream(const cJSON *body, const char *model, const char *u
     evbuffer_remove(out, r.out, r.len);
     r.out[r.len] = '\0';
     evbuffer_free(out);
-    prov_free(&pv);
     return r;
 }
 
@@ -1352,6 +1366,72 @@ static void stream_odd_shapes(void **state) {
     cJSON_Delete(body);
 }
 
+/* Allocation failures (through cJSON's hooks) at every point of a build and of a stream: an
+ * error comes back, nothing leaks (the sanitizer run checks), nothing crashes. */
+static long fail_after = -1;
+static void *failing_malloc(size_t n) {
+    if (fail_after == 0) return NULL;
+    if (fail_after > 0) fail_after--;
+    return malloc(n);
+}
+
+static void allocation_failures_are_errors(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, NULL);
+    cJSON *fx = tu_fixture("claude-code-2.1.331/haiku55-trailing-system.json");
+    int failures = 0, successes = 0;
+    for (long k = 0; k < 20000; k += 1 + k / 64) {
+        cJSON_Hooks h = {failing_malloc, free};
+        fail_after = k;
+        cJSON_InitHooks(&h);
+        struct built b;
+        struct err e = {0};
+        struct xl_request in = {.body = J(fx, "body"), .provider = &pv.p,
+                                .model = "gemini-3-flash-preview", .client_model = "c",
+                                .api_key = "k", .stream = true};
+        struct xl_http_request req;
+        memset(&req, 0, sizeof req);
+        int rc = provider_gemini.build(&in, &req, &e);
+        cJSON_InitHooks(NULL);
+        fail_after = -1;
+        if (rc < 0) {
+            failures++;
+            assert_true(e.msg[0] != '\0');
+            assert_null(req.body);
+            assert_null(req.url);
+        } else {
+            successes++;
+            b.url = req.url;
+            b.hdrs = req.headers;
+            b.body_text = NULL;
+            b.body = NULL;
+            evbuffer_free(req.body);
+            built_free(&b);
+            break; /* past the last allocation */
+        }
+    }
+    assert_true(failures > 10);
+    assert_int_equal(successes, 1);
+    cJSON_Delete(fx);
+    /* the stream */
+    cJSON *body = simple_body(NULL);
+    for (long k = 0; k < 400; k++) {
+        cJSON_Hooks h = {failing_malloc, free};
+        fail_after = k;
+        cJSON_InitHooks(&h);
+        struct run r = run_stream_on(&pv, body, "gemini-3-flash-preview", UP_ONE_CALL, 7);
+        cJSON_InitHooks(NULL);
+        fail_after = -1;
+        bool done = r.rc == XL_DONE;
+        if (!done) assert_int_equal(r.rc, -1);
+        run_free(&r);
+        if (done && k > 50) break;
+    }
+    cJSON_Delete(body);
+    prov_free(&pv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_fixture_builds_a_strict_request),
@@ -1374,6 +1454,7 @@ int main(void) {
         cmocka_unit_test(awkward_histories_stay_legal),
         cmocka_unit_test(provider_knobs),
         cmocka_unit_test(stream_odd_shapes),
+        cmocka_unit_test(allocation_failures_are_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
