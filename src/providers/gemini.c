@@ -867,6 +867,9 @@ static void build_generation(struct req *r, cJSON *root) {
         }
     }
     build_thinking(r, gen, max_out);
+    /* safety settings only from config (§4.6: nothing is forced) */
+    const cJSON *ss = xl_opt(r->in->provider, r->in->model, "gemini_safety_settings");
+    if (cJSON_IsArray(ss) && ss->child) add(b, root, "safetySettings", cJSON_CreateArrayReference(ss->child));
     if (cJSON_GetArraySize(gen) > 0)
         add(b, root, "generationConfig", gen);
     else
@@ -1819,14 +1822,16 @@ static int fold_event(void *arg, const char *event, const char *data, size_t len
     return 0;
 }
 
-int gemini_fold_sse(const char *sse, size_t len, struct evbuffer *out, struct xl_usage *usage,
-                    struct err *err) {
+/* The folded message (caller deletes), or NULL with err set. */
+static cJSON *fold_to_json(const char *sse, size_t len, struct xl_usage *usage, struct err *err) {
     struct fold f;
     memset(&f, 0, sizeof f);
     xl_buf_init(&f.acc);
     struct sse_parser p;
-    if (sse_parser_init(&p, MAX_EVENT_BYTES) < 0)
-        return err_set(err, ERR_NOMEM, "gemini: out of memory");
+    if (sse_parser_init(&p, MAX_EVENT_BYTES) < 0) {
+        err_set(err, ERR_NOMEM, "gemini: out of memory");
+        return NULL;
+    }
     int rc = sse_feed(&p, sse, len, fold_event, &f);
     if (rc == 0) rc = sse_finish(&p, fold_event, &f);
     sse_parser_free(&p);
@@ -1834,7 +1839,8 @@ int gemini_fold_sse(const char *sse, size_t len, struct evbuffer *out, struct xl
     if (rc != 0 || f.bad || !f.msg || !xl_buf_ok(&f.acc)) {
         cJSON_Delete(f.msg);
         xl_buf_free(&f.acc);
-        return err_set(err, ERR_INTERNAL, "gemini: could not assemble the answer");
+        err_set(err, ERR_INTERNAL, "gemini: could not assemble the answer");
+        return NULL;
     }
     xl_buf_free(&f.acc);
     if (usage) {
@@ -1848,12 +1854,57 @@ int gemini_fold_sse(const char *sse, size_t len, struct evbuffer *out, struct xl
         if (cJSON_IsNumber(v = jget(u, "cache_creation_input_tokens")))
             usage->cache_creation_input_tokens = (long)v->valuedouble;
     }
-    char *s = cJSON_PrintUnformatted(f.msg);
-    cJSON_Delete(f.msg);
-    if (!s) return err_set(err, ERR_NOMEM, "gemini: out of memory");
-    rc = evbuffer_add(out, s, strlen(s));
-    cJSON_free(s);
+    return f.msg;
+}
+
+static int print_to(struct evbuffer *out, const cJSON *msg, struct err *err) {
+    struct xl_buf b;
+    xl_buf_init(&b);
+    print_node(&b, msg, 0);
+    int rc = xl_buf_ok(&b) ? evbuffer_add(out, b.p, b.len) : -1;
+    xl_buf_free(&b);
     return rc < 0 ? err_set(err, ERR_NOMEM, "gemini: out of memory") : 0;
+}
+
+int gemini_fold_sse(const char *sse, size_t len, struct evbuffer *out, struct xl_usage *usage,
+                    struct err *err) {
+    cJSON *msg = fold_to_json(sse, len, usage, err);
+    if (!msg) return -1;
+    int rc = print_to(out, msg, err);
+    cJSON_Delete(msg);
+    return rc;
+}
+
+/* A whole answer lists search blocks before the text (§2.2 order: thinking, server tool blocks,
+ * text, tool_use); a stream can only emit them at the end, when grounding arrives. */
+static void search_blocks_first(cJSON *msg) {
+    /* rebuilt by detaching and appending (this cJSON's InsertItemInArray refuses to insert) */
+    cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+    if (!cJSON_IsArray(content)) return;
+    cJSON *lead = NULL, *search = NULL, *rest = NULL; /* three chains, in order */
+    cJSON **tails[3] = {&lead, &search, &rest};
+    bool leading = true;
+    cJSON *b;
+    while ((b = cJSON_DetachItemFromArray(content, 0)) != NULL) {
+        const char *t = jstr(b, "type");
+        bool think = streq(t, "thinking") || streq(t, "redacted_thinking");
+        int k = leading && think ? 0
+                : (streq(t, "server_tool_use") || streq(t, "web_search_tool_result")) ? 1
+                                                                                       : 2;
+        if (!think) leading = false;
+        cJSON **tail = tails[k];
+        while (*tail) tail = &(*tail)->next;
+        *tail = b;
+    }
+    for (int k = 0; k < 3; k++) {
+        cJSON *x = k == 0 ? lead : k == 1 ? search : rest;
+        while (x) {
+            cJSON *next = x->next;
+            x->next = NULL;
+            cJSON_AddItemToArray(content, x);
+            x = next;
+        }
+    }
 }
 
 static int gemini_response(const struct xl_request *in, const char *buf, size_t len,
@@ -1880,7 +1931,11 @@ static int gemini_response(const struct xl_request *in, const char *buf, size_t 
     }
     size_t n = evbuffer_get_length(sse);
     const char *p = (const char *)evbuffer_pullup(sse, -1);
-    rc = gemini_fold_sse(p ? p : "", n, out, usage, err);
+    cJSON *msg = fold_to_json(p ? p : "", n, usage, err);
+    if (!msg) goto done;
+    search_blocks_first(msg);
+    rc = print_to(out, msg, err);
+    cJSON_Delete(msg);
 done:
     if (sse) evbuffer_free(sse);
     gemini_stream_free(st);

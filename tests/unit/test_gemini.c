@@ -161,7 +161,7 @@ static int check_part(const cJSON *p, bool model, char *why, size_t whyn) {
 
 static int check_request(const cJSON *req, char *why, size_t whyn) {
     static const char *const top[] = {"systemInstruction", "contents", "tools", "toolConfig",
-                                      "generationConfig"};
+                                      "safetySettings", "generationConfig"};
     const cJSON *k;
     cJSON_ArrayForEach(k, req) {
         bool ok = false;
@@ -424,7 +424,7 @@ static void trailing_reminder_goes_before_function_responses(void **state) {
     assert_non_null(J(cJSON_GetArrayItem(parts, 1), "functionResponse"));
     /* the stable environment message is in systemInstruction */
     char *si = cJSON_PrintUnformatted(J(b.body, "systemInstruction"));
-    assert_non_null(strstr(si, "# Environment"));
+    assert_non_null(strstr(si, "You have been invoked in the following environment"));
     cJSON_free(si);
     built_free(&b);
     cJSON_Delete(fx);
@@ -441,10 +441,10 @@ static void first_turn_environment_message_is_hoisted(void **state) {
     struct err e = {0};
     assert_int_equal(build(J(fx, "body"), &pv, "gemini-3-flash-preview", true, &b, &e), 0);
     char *si = cJSON_PrintUnformatted(J(b.body, "systemInstruction"));
-    assert_non_null(strstr(si, "# Environment"));
+    assert_non_null(strstr(si, "You have been invoked in the following environment"));
     cJSON_free(si);
     char *ct = cJSON_PrintUnformatted(J(b.body, "contents"));
-    assert_null(strstr(ct, "# Environment"));
+    assert_null(strstr(ct, "You have been invoked in the following environment"));
     cJSON_free(ct);
     built_free(&b);
     cJSON_Delete(fx);
@@ -1157,11 +1157,15 @@ static void non_streaming_response(void **state) {
     assert_string_equal(S(msg, "model"), "claude-sonnet-5-5");
     assert_string_equal(S(msg, "stop_reason"), "tool_use");
     assert_string_equal(S(block(msg, 0), "thinking"), "plan");
-    assert_string_equal(S(block(msg, 1), "text"), "Running it.");
-    assert_string_equal(S(block(msg, 2), "name"), "Bash");
-    assert_true(cJSON_IsObject(J(block(msg, 2), "input"))); /* args absent -> {} */
-    assert_string_equal(S(block(msg, 3), "type"), "server_tool_use");
-    assert_string_equal(S(block(msg, 4), "type"), "web_search_tool_result");
+    /* search blocks before the text in a whole answer */
+    assert_string_equal(S(block(msg, 1), "type"), "server_tool_use");
+    assert_string_equal(S(J(block(msg, 1), "input"), "query"), "q");
+    assert_string_equal(S(block(msg, 2), "type"), "web_search_tool_result");
+    assert_string_equal(S(cJSON_GetArrayItem(J(block(msg, 2), "content"), 0), "url"),
+                        "https://a.example/");
+    assert_string_equal(S(block(msg, 3), "text"), "Running it.");
+    assert_string_equal(S(block(msg, 4), "name"), "Bash");
+    assert_true(cJSON_IsObject(J(block(msg, 4), "input"))); /* args absent -> {} */
     assert_int_equal(u.input_tokens, 60);
     assert_int_equal(u.cache_read_input_tokens, 40);
     assert_int_equal(u.output_tokens, 15);
@@ -1304,10 +1308,27 @@ static void provider_knobs(void **state) {
     assert_int_equal(build(J(fx, "body"), &pv, "gemini-3-flash-preview", true, &b, &e), 0);
     assert_int_equal((int)J(gen_of(&b), "maxOutputTokens")->valuedouble, 4096);
     assert_string_equal(hdr(&b, "x-gateway"), "1");
+    assert_null(J(b.body, "safetySettings"));
     assert_string_equal(hdr(&b, "x-goog-api-key"), "AIzaTESTKEY");
     int keys = 0;
     for (size_t i = 0; i < b.hdrs.n; i++) keys += !strcmp(b.hdrs.v[i].name, "x-goog-api-key");
     assert_int_equal(keys, 1);
+    built_free(&b);
+    prov_free(&pv);
+    /* in-conversation system messages as user text, safety settings from the config */
+    prov_init(&pv, "{\"gemini_inline_system\":\"as_user\",\"gemini_safety_settings\":[{"
+                   "\"category\":\"HARM_CATEGORY_HARASSMENT\",\"threshold\":\"BLOCK_NONE\"}]}");
+    assert_int_equal(build(J(fx, "body"), &pv, "gemini-3-flash-preview", true, &b, &e), 0);
+    assert_request_ok(&b, "as_user");
+    char *si = cJSON_PrintUnformatted(J(b.body, "systemInstruction"));
+    assert_null(strstr(si, "You have been invoked in the following environment"));
+    cJSON_free(si);
+    const cJSON *parts = J(cJSON_GetArrayItem(J(b.body, "contents"), 0), "parts");
+    const char *t = S(cJSON_GetArrayItem(parts, cJSON_GetArraySize(parts) - 1), "text");
+    assert_non_null(t);
+    assert_true(strncmp(t, "<system-reminder>\n# Environment", 31) == 0);
+    assert_string_equal(S(cJSON_GetArrayItem(J(b.body, "safetySettings"), 0), "threshold"),
+                        "BLOCK_NONE");
     built_free(&b);
     cJSON_Delete(fx);
     prov_free(&pv);
