@@ -16,7 +16,7 @@ CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
             -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) -DCCRELAY_DATADIR='"$(PREFIX)/share/ccrelay"'
 ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -76,6 +76,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libccrelay.a
 	$(call say,CC,$<)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libccrelay.a $(LDLIBS)
 
 -include tests/bench/bench.mk
+-include docker/docker.mk
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Unit tests: every tests/unit/test_*.c is a cmocka program; run from the repo root.

@@ -27,8 +27,17 @@ int err_prefix(struct err *e, const char *fmt, ...) {
     int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
     if (n < 0) n = 0;
-    if ((size_t)n < sizeof e->msg - 2)
-        snprintf(e->msg + n, sizeof e->msg - (size_t)n, ": %s", old);
+    size_t used = (size_t)n < sizeof e->msg ? (size_t)n : sizeof e->msg - 1;
+    size_t room = sizeof e->msg - 1 - used;
+    if (room >= 2) {
+        memcpy(e->msg + used, ": ", 2);
+        used += 2;
+        room -= 2;
+        size_t k = strnlen(old, room);
+        memcpy(e->msg + used, old, k);
+        used += k;
+    }
+    e->msg[used] = '\0';
     return -1;
 }
 

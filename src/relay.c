@@ -1,0 +1,640 @@
+#include "relay.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "apierr.h"
+#include "policy.h"
+#include "providers/provider.h"
+#include "keypool.h"
+#include "summary.h"
+
+#define MAX_ERROR_BODY (64 * 1024)
+#define MAX_RESPONSE_BODY (64 * 1024 * 1024)
+#define CLIENT_HIGH_WATER (1024 * 1024)
+#define PING_INTERVAL_S 10
+#define MAX_RETRY_AFTER_MS 60000
+#define KEY_REST_DEFAULT_MS 30000.0
+
+enum relay_state {
+    RS_ATTEMPT,   /* an upstream call is under way; nothing sent to the client yet */
+    RS_COMMITTED, /* the response has started: no fallback any more */
+    RS_FINISHED,
+};
+
+struct relay {
+    struct server *srv;
+    struct client *cl;
+    struct generation *gen;
+    struct logger *lg;
+    enum relay_state state;
+    char request_id[32];
+    char method[8];
+    char *path;
+
+    struct evbuffer *raw; /* the client's body bytes */
+    cJSON *body;
+    struct summary sum;
+    bool have_sum;
+    struct route_decision dec;
+    bool have_dec;
+    size_t attempt; /* index into dec.t */
+    int key_idx;    /* index of the provider key in use, -1 none */
+    unsigned tries; /* upstream calls made, all targets and keys */
+    const struct http_hdrs *client_hdrs; /* borrowed from the client's head */
+
+    const struct provider_ops *ops;
+    struct xl_request xr;
+    struct xl_stream *xs;
+    struct upstream_call *call;
+    int up_status;
+    char up_retry_after[32];
+    char up_retry_after_ms[32];
+    struct evbuffer *up_body; /* error body, or a non-streamed answer */
+    struct evbuffer *out;     /* translated bytes on their way to the client */
+    bool translator_done;
+    bool paused;
+    struct event *ping;
+
+    struct xl_usage usage;
+    double t_start, t_upstream, t_first_byte;
+    char fail_note[256];
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static const struct route_target *cur_target(const struct relay *r) {
+    return r->have_dec && r->attempt < r->dec.n ? &r->dec.t[r->attempt] : NULL;
+}
+
+/* One line per request, read from the relay's record. No key, no header values. */
+static void log_record(struct relay *r, int status) {
+    const struct route_target *t = cur_target(r);
+    double end = now_ms();
+    log_info(r->lg,
+             "%s %s model=%s rule=%s target=%s,%s key=%d tries=%u status=%d stream=%s "
+             "upstream_ms=%.0f ttfb_ms=%.0f total_ms=%.0f in=%ld out=%ld cache_read=%ld%s%s",
+             r->method, r->path ? r->path : "?", r->have_sum && r->sum.model ? r->sum.model : "-",
+             r->have_dec ? r->dec.rule : "-", t ? t->provider->name : "-", t ? t->model : "-",
+             r->key_idx, r->tries, status,
+             r->have_sum && r->sum.stream ? "yes" : "no",
+             r->t_upstream > 0 ? end - r->t_upstream : 0,
+             r->t_first_byte > 0 ? r->t_first_byte - r->t_start : 0, end - r->t_start,
+             r->usage.input_tokens, r->usage.output_tokens, r->usage.cache_read_input_tokens,
+             r->fail_note[0] ? " error=" : "", r->fail_note);
+}
+
+static void set_note(struct relay *r, const char *msg) {
+    size_t k = strnlen(msg, sizeof r->fail_note - 1);
+    memcpy(r->fail_note, msg, k);
+    r->fail_note[k] = '\0';
+}
+
+static void relay_free(struct relay *r) {
+    if (r->call) upstream_cancel(r->call);
+    if (r->xs && r->ops) r->ops->stream_free(r->xs);
+    if (r->ping) event_free(r->ping);
+    if (r->have_dec) route_decision_free(&r->dec);
+    if (r->have_sum) summary_free(&r->sum);
+    cJSON_Delete(r->body);
+    if (r->raw) evbuffer_free(r->raw);
+    if (r->up_body) evbuffer_free(r->up_body);
+    if (r->out) evbuffer_free(r->out);
+    generation_unref(r->gen);
+    free(r->path);
+    free(r);
+}
+
+/* The response is complete: hand the connection back and free everything. */
+static void finish(struct relay *r, int status) {
+    r->state = RS_FINISHED;
+    log_record(r, status);
+    struct client *c = r->cl;
+    client_set_relay(c, NULL);
+    relay_free(r);
+    client_request_done(c);
+}
+
+static void add_common_headers(struct relay *r, struct http_hdrs *h) {
+    http_hdrs_add(h, "request-id", r->request_id);
+    const struct route_target *t = cur_target(r);
+    if (t) {
+        http_hdrs_add(h, "x-ccrelay-provider", t->provider->name);
+        http_hdrs_add(h, "x-ccrelay-upstream-model", t->model);
+    }
+}
+
+/* An error before anything reached the client: a complete Anthropic-shaped response. */
+static void respond_error(struct relay *r, int status, const char *type, const char *message,
+                          const struct http_hdrs *extra) {
+    struct evbuffer *b = evbuffer_new();
+    struct http_hdrs h;
+    http_hdrs_init(&h);
+    add_common_headers(r, &h);
+    for (size_t i = 0; extra && i < extra->n; i++)
+        http_hdrs_add(&h, extra->v[i].name, extra->v[i].value);
+    if (b && apierr_json(b, type, message, r->request_id) == 0) {
+        size_t n = evbuffer_get_length(b);
+        client_respond(r->cl, status, &h, "application/json",
+                       (const char *)evbuffer_pullup(b, -1), n);
+    }
+    http_hdrs_free(&h);
+    if (b) evbuffer_free(b);
+    set_note(r, message);
+    finish(r, status);
+}
+
+/* An error after the stream started: `event: error`, then the end of the stream. */
+static void stream_error(struct relay *r, const char *type, const char *message) {
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+        apierr_event(b, type, message);
+        client_write(r->cl, b);
+        evbuffer_free(b);
+    }
+    client_stream_end(r->cl);
+    set_note(r, message);
+    finish(r, 200);
+}
+
+static void fail_err(struct relay *r, const struct err *e) {
+    int status = apierr_status_for_kind(e->kind);
+    if (r->state == RS_COMMITTED)
+        stream_error(r, apierr_type_for_status(status), e->msg);
+    else
+        respond_error(r, status, apierr_type_for_status(status), e->msg, NULL);
+}
+
+static void ping_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct relay *r = arg;
+    if (r->state != RS_COMMITTED || !r->ops || r->ops->format == FMT_ANTHROPIC) return;
+    /* translated streams: keep the client's idle timer satisfied while the upstream is silent */
+    static const char ping[] = "event: ping\ndata: {\"type\":\"ping\"}\n\n";
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+        evbuffer_add(b, ping, sizeof ping - 1);
+        client_write(r->cl, b);
+        evbuffer_free(b);
+    }
+    struct timeval tv = {PING_INTERVAL_S, 0};
+    evtimer_add(r->ping, &tv);
+}
+
+/* Move translated bytes to the client, starting the response if needed. */
+static void flush_out(struct relay *r) {
+    if (evbuffer_get_length(r->out) == 0) return;
+    if (r->state == RS_ATTEMPT) {
+        struct http_hdrs h;
+        http_hdrs_init(&h);
+        add_common_headers(r, &h);
+        http_hdrs_add(&h, "cache-control", "no-cache");
+        client_stream_start(r->cl, 200, &h, "text/event-stream; charset=utf-8");
+        http_hdrs_free(&h);
+        r->state = RS_COMMITTED;
+        r->t_first_byte = now_ms();
+    }
+    client_write(r->cl, r->out);
+    if (r->ping) {
+        struct timeval tv = {PING_INTERVAL_S, 0};
+        evtimer_add(r->ping, &tv);
+    }
+    if (!r->paused && r->call && client_pending(r->cl) > CLIENT_HIGH_WATER) {
+        r->paused = true;
+        upstream_pause(r->call);
+    }
+}
+
+void relay_client_drained(struct relay *r) {
+    if (r->paused && r->call && client_pending(r->cl) < CLIENT_HIGH_WATER / 2) {
+        r->paused = false;
+        upstream_resume(r->call);
+    }
+}
+
+/* ---- upstream errors ---- */
+
+static bool retryable_status(int s) {
+    return s == 408 || s == 429 || s >= 500;
+}
+
+/* Milliseconds from the upstream's retry headers, -1 when none. */
+static long retry_ms_of(struct relay *r) {
+    if (r->up_retry_after_ms[0]) return (long)strtod(r->up_retry_after_ms, NULL);
+    if (r->up_retry_after[0]) {
+        char *end;
+        double s = strtod(r->up_retry_after, &end);
+        if (end != r->up_retry_after) return (long)ceil(s * 1000.0);
+    }
+    return -1;
+}
+
+/* Text of the upstream's error: error.message, message, or the body's first KiB, one line. */
+static void upstream_message(const char *body, size_t n, char *out, size_t cap) {
+    cJSON *j = cJSON_ParseWithLength(body, n);
+    const cJSON *e = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, 0) : j;
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
+    if (!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    if (!cJSON_IsString(m) && cJSON_IsString(err)) m = err;
+    size_t k = 0;
+    const char *src = cJSON_IsString(m) ? m->valuestring : body;
+    size_t len = cJSON_IsString(m) ? strlen(src) : n;
+    bool in_tag = false, space = false;
+    for (size_t i = 0; i < len && k + 1 < cap && k < 1024; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        if (!cJSON_IsString(m)) { /* plain text or HTML: strip tags */
+            if (ch == '<') in_tag = true;
+            if (in_tag) {
+                if (ch == '>') in_tag = false;
+                continue;
+            }
+        }
+        if (isspace(ch)) {
+            if (!space && k) out[k++] = ' ';
+            space = true;
+            continue;
+        }
+        space = false;
+        out[k++] = (char)ch;
+    }
+    out[k] = '\0';
+    cJSON_Delete(j);
+}
+
+/* Mask anything that looks like a credential. */
+static void mask_secrets(char *s) {
+    static const char *const prefixes[] = {"sk-", "AIza", "Bearer "};
+    for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
+        char *hit = s;
+        while ((hit = strstr(hit, prefixes[p])) != NULL) {
+            char *q = hit + strlen(prefixes[p]);
+            while (*q && !isspace((unsigned char)*q) && *q != '"' && *q != ',') *q++ = '*';
+            hit = q;
+        }
+    }
+}
+
+/* Map the upstream's non-2xx answer to the client's status and error type (conversion.md 5.2,
+ * errata O6, O14). */
+static void map_status(int up, const char *msg, int *status, const char **type, bool *no_retry) {
+    *no_retry = false;
+    switch (up) {
+    case 400:
+    case 422: *status = 400; break;
+    case 401:
+        *status = 502; /* the provider refused ccrelay's key: not the client's fault */
+        *no_retry = true;
+        break;
+    case 402: *status = 402; break;
+    case 403: *status = 403; break;
+    case 404: *status = 404; break;
+    case 408:
+    case 504: *status = 504; break;
+    case 413: *status = 413; break;
+    case 429: *status = 429; break;
+    case 529: *status = 529; break;
+    case 503: *status = strcasestr(msg, "overload") ? 529 : 503; break;
+    default: *status = up >= 500 ? 502 : 400; break;
+    }
+    *type = (*status == 503) ? "api_error" : apierr_type_for_status(*status);
+}
+
+static void start_attempt(struct relay *r);
+
+static void upstream_failed_status(struct relay *r) {
+    const struct route_target *t = cur_target(r);
+    size_t n = evbuffer_get_length(r->up_body);
+    const char *b = (const char *)evbuffer_pullup(r->up_body, -1);
+    char text[1100];
+    upstream_message(b ? b : "", n, text, sizeof text);
+    mask_secrets(text);
+    int status;
+    const char *type;
+    bool no_retry;
+    map_status(r->up_status, text, &status, &type, &no_retry);
+    long ra = retry_ms_of(r);
+    if (r->up_status == 429 && t->provider->nkeys > 1 && r->key_idx >= 0) {
+        /* this key rests; another key of the pool may serve the same request now */
+        keypool_rest(server_keypool(r->srv), t->provider, r->key_idx,
+                     now_ms() + (ra > 0 ? (double)ra : KEY_REST_DEFAULT_MS));
+        long wait = 0;
+        if (keypool_pick(server_keypool(r->srv), t->provider, now_ms(), &wait) >= 0) {
+            log_warn(r->lg, "%s key %d rate-limited (429); retrying with another key",
+                     t->provider->name, r->key_idx);
+            start_attempt(r);
+            return;
+        }
+        if (ra < 0 || wait < ra) ra = wait; /* every key rests: the shortest wait */
+    }
+    if (retryable_status(r->up_status) && r->attempt + 1 < r->dec.n) {
+        log_warn(r->lg, "%s,%s answered %d; trying fallback %zu", t->provider->name, t->model,
+                 r->up_status, r->attempt + 2);
+        r->attempt++;
+        start_attempt(r);
+        return;
+    }
+    char msg[1400];
+    snprintf(msg, sizeof msg, "%s/%s: %s (upstream HTTP %d)", t->provider->name, t->model,
+             text[0] ? text : "no error message", r->up_status);
+    struct http_hdrs h;
+    http_hdrs_init(&h);
+    if (ra >= 0 && (status == 429 || status >= 500)) {
+        if (ra > MAX_RETRY_AFTER_MS) {
+            no_retry = true;
+            ra = MAX_RETRY_AFTER_MS;
+        }
+        char v[32];
+        snprintf(v, sizeof v, "%ld", (ra + 999) / 1000);
+        http_hdrs_add(&h, "retry-after", v);
+        snprintf(v, sizeof v, "%ld", ra);
+        http_hdrs_add(&h, "retry-after-ms", v);
+    }
+    if (no_retry) http_hdrs_add(&h, "x-should-retry", "false");
+    respond_error(r, status, type, msg, &h);
+    http_hdrs_free(&h);
+}
+
+/* ---- upstream callbacks ---- */
+
+static int on_head(void *arg, const struct http_head *head) {
+    struct relay *r = arg;
+    r->up_status = head->status;
+    const char *ra = http_hdrs_get(&head->hdrs, "retry-after");
+    const char *ram = http_hdrs_get(&head->hdrs, "retry-after-ms");
+    snprintf(r->up_retry_after, sizeof r->up_retry_after, "%s", ra ? ra : "");
+    snprintf(r->up_retry_after_ms, sizeof r->up_retry_after_ms, "%s", ram ? ram : "");
+    if (head->status >= 200 && head->status < 300 && r->sum.stream) {
+        struct err e;
+        r->xs = r->ops->stream_new(&r->xr, &e);
+        if (!r->xs) {
+            r->call = NULL; /* returning 1 cancels it */
+            fail_err(r, &e);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int on_data(void *arg, struct evbuffer *data) {
+    struct relay *r = arg;
+    bool ok2xx = r->up_status >= 200 && r->up_status < 300;
+    if (!ok2xx || !r->sum.stream) {
+        size_t cap = ok2xx ? MAX_RESPONSE_BODY : MAX_ERROR_BODY;
+        size_t n = evbuffer_get_length(data);
+        size_t room = cap - evbuffer_get_length(r->up_body);
+        evbuffer_remove_buffer(data, r->up_body, n < room ? n : room);
+        evbuffer_drain(data, evbuffer_get_length(data));
+        return 0;
+    }
+    if (r->translator_done) { /* bytes after the end of the Anthropic stream */
+        evbuffer_drain(data, evbuffer_get_length(data));
+        return 0;
+    }
+    struct err e = {0};
+    int rc = XL_MORE;
+    /* feed every contiguous segment without copying */
+    while (evbuffer_get_length(data) > 0 && rc == XL_MORE) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(data, -1, NULL, &v, 1) < 1) break;
+        rc = r->ops->stream_feed(r->xs, v.iov_base, v.iov_len, r->out, &e);
+        evbuffer_drain(data, v.iov_len);
+    }
+    evbuffer_drain(data, evbuffer_get_length(data));
+    flush_out(r);
+    if (rc < 0) {
+        r->call = NULL; /* returning 1 cancels it */
+        fail_err(r, &e);
+        return 1;
+    }
+    if (rc == XL_DONE) r->translator_done = true;
+    return 0;
+}
+
+static void on_done(void *arg) {
+    struct relay *r = arg;
+    r->call = NULL;
+    if (r->up_status < 200 || r->up_status >= 300) {
+        upstream_failed_status(r);
+        return;
+    }
+    struct err e = {0};
+    if (r->sum.stream) {
+        int rc = r->translator_done ? XL_DONE : r->ops->stream_end(r->xs, r->out, &e);
+        r->ops->stream_usage(r->xs, &r->usage);
+        flush_out(r);
+        if (rc < 0) {
+            fail_err(r, &e);
+            return;
+        }
+        if (r->state == RS_ATTEMPT) { /* an empty stream: nothing was ever sent */
+            err_set(&e, ERR_UPSTREAM, "the upstream answered with an empty stream");
+            fail_err(r, &e);
+            return;
+        }
+        client_stream_end(r->cl);
+        finish(r, 200);
+        return;
+    }
+    size_t n = evbuffer_get_length(r->up_body);
+    const char *b = (const char *)evbuffer_pullup(r->up_body, -1);
+    if (r->ops->response(&r->xr, b ? b : "", n, r->out, &r->usage, &e) != 0) {
+        fail_err(r, &e);
+        return;
+    }
+    struct http_hdrs h;
+    http_hdrs_init(&h);
+    add_common_headers(r, &h);
+    size_t on = evbuffer_get_length(r->out);
+    client_respond(r->cl, 200, &h, "application/json", (const char *)evbuffer_pullup(r->out, -1),
+                   on);
+    http_hdrs_free(&h);
+    r->t_first_byte = now_ms();
+    finish(r, 200);
+}
+
+static void on_error(void *arg, const struct err *e) {
+    struct relay *r = arg;
+    r->call = NULL;
+    const struct route_target *t = cur_target(r);
+    if (r->state == RS_ATTEMPT && r->attempt + 1 < r->dec.n) {
+        log_warn(r->lg, "%s,%s failed (%s); trying fallback %zu", t->provider->name, t->model,
+                 e->msg, r->attempt + 2);
+        r->attempt++;
+        start_attempt(r);
+        return;
+    }
+    struct err full = *e;
+    err_prefix(&full, "%s/%s", t->provider->name, t->model);
+    if (r->sum.stream && r->xs && r->state == RS_COMMITTED) {
+        r->ops->stream_usage(r->xs, &r->usage);
+    }
+    fail_err(r, &full);
+}
+
+static void start_attempt(struct relay *r) {
+    const struct route_target *t = cur_target(r);
+    const struct config *cfg = r->gen->cfg;
+    if (r->xs) {
+        r->ops->stream_free(r->xs);
+        r->xs = NULL;
+    }
+    evbuffer_drain(r->up_body, evbuffer_get_length(r->up_body));
+    evbuffer_drain(r->out, evbuffer_get_length(r->out));
+    r->up_status = 0;
+    r->translator_done = false;
+    r->ops = provider_ops_for(t->provider->format);
+    if (!r->ops) {
+        struct err e;
+        err_set(&e, ERR_CONFIG, "provider %s uses the %s wire format, which this build of ccrelay "
+                                "does not support yet",
+                t->provider->name, wire_format_name(t->provider->format));
+        fail_err(r, &e);
+        return;
+    }
+    long wait = 0;
+    r->key_idx = keypool_pick(server_keypool(r->srv), t->provider, now_ms(), &wait);
+    if (r->key_idx == -1) { /* every key of this provider rests after 429s */
+        if (r->attempt + 1 < r->dec.n) {
+            r->attempt++;
+            start_attempt(r);
+            return;
+        }
+        struct http_hdrs h;
+        http_hdrs_init(&h);
+        char v[32], msg[300];
+        snprintf(v, sizeof v, "%ld", (wait + 999) / 1000);
+        http_hdrs_add(&h, "retry-after", v);
+        snprintf(v, sizeof v, "%ld", wait);
+        http_hdrs_add(&h, "retry-after-ms", v);
+        snprintf(msg, sizeof msg, "%s/%s: every key of %s is rate-limited; retry in %ld ms",
+                 t->provider->name, t->model, t->provider->name, wait);
+        respond_error(r, 429, "rate_limit_error", msg, &h);
+        http_hdrs_free(&h);
+        return;
+    }
+    r->xr.provider = t->provider;
+    r->xr.model = t->model;
+    r->xr.api_key = r->key_idx >= 0 ? t->provider->keys[r->key_idx] : NULL;
+    r->tries++;
+    struct xl_http_request hr;
+    xl_http_request_init(&hr);
+    struct err e = {0};
+    if (r->ops->build(&r->xr, &hr, &e) != 0) {
+        xl_http_request_free(&hr);
+        err_prefix(&e, "cannot translate the request for %s/%s", t->provider->name, t->model);
+        fail_err(r, &e);
+        return;
+    }
+    struct upstream_timeouts to = {cfg->connect_timeout_ms, cfg->first_byte_timeout_ms,
+                                   cfg->idle_timeout_ms};
+    static const struct upstream_cbs cbs = {on_head, on_data, on_done, on_error};
+    r->t_upstream = now_ms();
+    r->call = upstream_send(server_upstream(r->srv), "POST", hr.url, &hr.headers, hr.body, &to,
+                            &cbs, r, &e);
+    xl_http_request_free(&hr);
+    if (!r->call) {
+        err_prefix(&e, "%s/%s", t->provider->name, t->model);
+        fail_err(r, &e);
+    }
+}
+
+void relay_start(struct server *s, struct client *c, struct generation *g,
+                 const struct http_head *head, struct evbuffer *body, const char *request_id) {
+    struct relay *r = calloc(1, sizeof *r);
+    if (!r) {
+        client_respond(c, 500, NULL, "application/json",
+                       "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"out "
+                       "of memory\"}}",
+                       78);
+        client_request_done(c);
+        return;
+    }
+    r->srv = s;
+    r->cl = c;
+    r->key_idx = -1;
+    r->gen = generation_ref(g);
+    r->lg = server_logger(s);
+    r->t_start = now_ms();
+    r->client_hdrs = &head->hdrs;
+    snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
+    snprintf(r->method, sizeof r->method, "%s", head->method);
+    r->path = strndup(head->target, strcspn(head->target, "?"));
+    r->raw = evbuffer_new();
+    r->up_body = evbuffer_new();
+    r->out = evbuffer_new();
+    r->ping = evtimer_new(server_base(s), ping_cb, r);
+    client_set_relay(c, r);
+    struct err e = {0};
+    if (!r->path || !r->raw || !r->up_body || !r->out || !r->ping) {
+        err_set(&e, ERR_NOMEM, "out of memory");
+        fail_err(r, &e);
+        return;
+    }
+    evbuffer_add_buffer(r->raw, body);
+    size_t n = evbuffer_get_length(r->raw);
+    const char *raw = (const char *)evbuffer_pullup(r->raw, -1);
+    const char *end = NULL;
+    r->body = cJSON_ParseWithLengthOpts(raw ? raw : "", n, &end, 0);
+    if (!r->body) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 n ? "the request body is not valid JSON (error near byte %zu)"
+                   : "the request body is empty: send an Anthropic Messages request",
+                 end && raw ? (size_t)(end - raw) : 0);
+        respond_error(r, 400, "invalid_request_error", msg, NULL);
+        return;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->body, "model");
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages");
+    if (!cJSON_IsObject(r->body) || !cJSON_IsString(model) || !cJSON_IsArray(msgs)) {
+        respond_error(r, 400, "invalid_request_error",
+                      !cJSON_IsObject(r->body) ? "the request body must be a JSON object"
+                      : !cJSON_IsString(model) ? "model: a string is required"
+                                               : "messages: an array is required",
+                      NULL);
+        return;
+    }
+    if (summary_build(r->body, &head->hdrs, r->path, &r->sum, &e) != 0) {
+        respond_error(r, 400, "invalid_request_error", e.msg, NULL);
+        return;
+    }
+    r->have_sum = true;
+    if (policy_route(g->pol, &r->sum, r->body, &r->dec, &e) != 0) {
+        respond_error(r, 404, "not_found_error", e.msg, NULL);
+        return;
+    }
+    r->have_dec = true;
+    if (r->dec.n == 0) {
+        respond_error(r, 404, "not_found_error", "no route for this request: set Router.default",
+                      NULL);
+        return;
+    }
+    r->xr.body = r->body;
+    r->xr.raw = r->sum.body_modified ? NULL : raw;
+    r->xr.raw_len = n;
+    r->xr.client_headers = &head->hdrs;
+    r->xr.client_model = model->valuestring;
+    r->xr.stream = r->sum.stream;
+    start_attempt(r);
+}
+
+void relay_abort(struct relay *r) {
+    if (!r) return;
+    if (r->state != RS_FINISHED) {
+        set_note(r, "client disconnected");
+        log_record(r, 499);
+    }
+    relay_free(r);
+}

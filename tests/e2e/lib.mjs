@@ -1,0 +1,188 @@
+// Shared helpers of the end-to-end tests: run the real ccrelay binary against mock upstreams
+// on 127.0.0.1, and talk to it as Claude Code does. Everything is bounded in time.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BIN = process.env.CCRELAY_BIN || path.resolve('build/ccrelay');
+export const SHARED = process.env.CCRELAY_SHARED || path.resolve('../shared');
+
+export function tmpdir(prefix = 'ccrelay-e2e-') {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+// Every captured Claude Code request of both versions: {name, method, path, headers, body}.
+export function fixtures() {
+  const out = [];
+  for (const dir of ['claude-code', 'claude-code-2.1.331']) {
+    const d = path.join(SHARED, 'fixtures', dir);
+    for (const f of readdirSync(d).filter((f) => f.endsWith('.json')).sort()) {
+      const j = JSON.parse(readFileSync(path.join(d, f), 'utf8'));
+      out.push({ name: `${dir}/${f}`, ...j });
+    }
+  }
+  return out;
+}
+
+// A mock upstream: `handler(req, res, body)` answers; every request is recorded.
+export async function mockUpstream(handler) {
+  const requests = [];
+  const sockets = new Set();
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const rec = { method: req.method, url: req.url, headers: req.headers, raw,
+        remotePort: req.socket.remotePort, closed: null, finished: false };
+      try { rec.body = JSON.parse(raw.toString('utf8')); } catch { rec.body = null; }
+      requests.push(rec);
+      res.on('close', () => { rec.closed = Date.now(); });
+      res.on('finish', () => { rec.finished = true; });
+      handler(req, res, rec);
+    });
+  });
+  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.keepAliveTimeout = 5000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const port = server.address().port;
+  return {
+    port, requests,
+    url: (p) => `http://127.0.0.1:${port}${p}`,
+    close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
+
+// Start `ccrelay serve` with `config` (an object) on a free port; resolves once it listens.
+export async function startRelay(config, { env = {}, args = [] } = {}) {
+  const dir = tmpdir();
+  const cfgPath = path.join(dir, 'config.json');
+  writeFileSync(cfgPath, JSON.stringify(config, null, 2));
+  const child = spawn(BIN, ['serve', '--config', cfgPath, '--port', '0', ...args], {
+    env: { ...process.env, HOME: dir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => { log += d; });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ccrelay did not start:\n${log}`)), 10000);
+    const check = () => {
+      const m = log.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`ccrelay exited ${code}:\n${log}`)); });
+  });
+  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+  return {
+    port, dir, cfgPath, child,
+    log: () => log,
+    url: (p) => `http://127.0.0.1:${port}${p}`,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const r = await exited;
+      clearTimeout(t);
+      // A clean stop exits 0; under ASan a leak or an error report makes it non-zero.
+      if (r.code !== 0) throw new Error(`ccrelay exited with ${r.code ?? r.sig}:\n${log.slice(-4000)}`);
+      return r;
+    },
+  };
+}
+
+// One HTTP request; resolves {status, headers, body (string)}. `raw` sends bytes as they are.
+export function request(port, { method = 'POST', path: p = '/v1/messages?beta=true', headers = {}, body, timeoutMs = 15000, agent = false } = {}) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : (typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+    const h = { ...headers };
+    if (data !== undefined) h['content-length'] = Buffer.byteLength(data);
+    if (data !== undefined && !h['content-type']) h['content-type'] = 'application/json';
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: h, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`request timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+// Parse an SSE body into [{event, data (string)}].
+export function parseSSE(text) {
+  const events = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    if (!block.trim()) continue;
+    let event = '';
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith(':')) continue;
+      const i = line.indexOf(':');
+      const f = i < 0 ? line : line.slice(0, i);
+      let v = i < 0 ? '' : line.slice(i + 1);
+      if (v.startsWith(' ')) v = v.slice(1);
+      if (f === 'event') event = v;
+      else if (f === 'data') data.push(v);
+    }
+    events.push({ event, data: data.join('\n') });
+  }
+  return events;
+}
+
+// Write an Anthropic SSE stream; `events` = [[name, obj|string], ...].
+export function sse(events) {
+  return events.map(([e, d]) => `event: ${e}\ndata: ${typeof d === 'string' ? d : JSON.stringify(d)}\n\n`).join('');
+}
+
+// A typical Anthropic answer as SSE events, for `model`.
+export function anthropicTextEvents(model, text = 'Hello from the mock.') {
+  return [
+    ['message_start', { type: 'message_start', message: { id: 'msg_01XYZ', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 1234, output_tokens: 1, cache_read_input_tokens: 1000 } } }],
+    ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
+    ['ping', { type: 'ping' }],
+    ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: text.slice(0, 5) } }],
+    ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: text.slice(5) } }],
+    ['content_block_stop', { type: 'content_block_stop', index: 0 }],
+    ['message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 7 } }],
+    ['message_stop', { type: 'message_stop' }],
+  ];
+}
+
+export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+// Wait until fn() is truthy, polling; throws after timeoutMs.
+export async function waitFor(fn, timeoutMs = 5000, what = 'condition') {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await fn();
+    if (v) return v;
+    await sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+// A TCP port with nothing listening (bound then closed).
+export async function closedPort() {
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const p = s.address().port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+// A config with one Anthropic-format provider pointing at `mock`.
+export function anthropicConfig(mock, extra = {}) {
+  return {
+    LOG_LEVEL: 'debug',
+    Providers: [{ name: 'mockant', api_base_url: mock.url('/v1/messages'), api_key: 'sk-upstream-secret-123', models: ['upstream-model', 'other-model'] }],
+    Router: { default: 'mockant,upstream-model' },
+    ...extra,
+  };
+}

@@ -1,0 +1,89 @@
+/* jsonscan: one field rewritten, every other byte kept. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonscan.h"
+#include "testutil.h"
+
+static char *replaced(const char *s, const char *const *path, size_t depth, const char *v) {
+    struct evbuffer *b = evbuffer_new();
+    char *out = NULL;
+    if (jsonscan_replace_string(s, strlen(s), path, depth, v, b) == 0) {
+        size_t n = evbuffer_get_length(b);
+        out = malloc(n + 1);
+        evbuffer_remove(b, out, n);
+        out[n] = '\0';
+    }
+    evbuffer_free(b);
+    return out;
+}
+
+static const char *const MODEL[] = {"model"};
+static const char *const MSG_MODEL[] = {"message", "model"};
+
+static void rewrites_only_the_top_level_model(void **state) {
+    (void)state;
+    const char *in = "{ \"messages\":[{\"model\":\"inner\",\"x\":\"\\\"model\\\"\"}],"
+                     "\"nested\":{\"model\":\"n\"}, \"model\" : \"claude-opus-4-8\",\"z\":1}";
+    char *out = replaced(in, MODEL, 1, "x-ai/grok-4.1-fast");
+    assert_non_null(out);
+    assert_string_equal(out, "{ \"messages\":[{\"model\":\"inner\",\"x\":\"\\\"model\\\"\"}],"
+                             "\"nested\":{\"model\":\"n\"}, \"model\" : \"x-ai/grok-4.1-fast\","
+                             "\"z\":1}");
+    free(out);
+}
+
+static void rewrites_a_nested_path_and_escapes_the_value(void **state) {
+    (void)state;
+    const char *in = "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"up\"}}";
+    char *out = replaced(in, MSG_MODEL, 2, "we\"ird");
+    assert_string_equal(out, "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":"
+                             "\"we\\\"ird\"}}");
+    free(out);
+}
+
+static void fails_cleanly_on_absent_or_non_string_or_broken(void **state) {
+    (void)state;
+    assert_null(replaced("{\"a\":1}", MODEL, 1, "x"));
+    assert_null(replaced("{\"model\":5}", MODEL, 1, "x"));
+    assert_null(replaced("{\"model\":\"unterminated", MODEL, 1, "x"));
+    assert_null(replaced("[\"model\"]", MODEL, 1, "x"));
+    assert_null(replaced("", MODEL, 1, "x"));
+    assert_null(replaced("{\"message\":[{\"model\":\"x\"}]}", MSG_MODEL, 2, "y"));
+}
+
+static void every_fixture_keeps_its_bytes_but_the_model(void **state) {
+    (void)state;
+    for (size_t i = 0; i < TU_NFIXTURES; i++) {
+        cJSON *f = tu_fixture(tu_fixture_names[i]);
+        assert_non_null(f);
+        char *body = cJSON_PrintUnformatted(cJSON_GetObjectItem(f, "body"));
+        char *out = replaced(body, MODEL, 1, "routed-model");
+        assert_non_null(out);
+        cJSON *a = cJSON_Parse(body), *b = cJSON_Parse(out);
+        assert_string_equal(cJSON_GetObjectItem(b, "model")->valuestring, "routed-model");
+        cJSON_ReplaceItemInObject(a, "model", cJSON_CreateString("routed-model"));
+        assert_true(cJSON_Compare(a, b, 1));
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        free(out);
+        free(body);
+        cJSON_Delete(f);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rewrites_only_the_top_level_model),
+        cmocka_unit_test(rewrites_a_nested_path_and_escapes_the_value),
+        cmocka_unit_test(fails_cleanly_on_absent_or_non_string_or_broken),
+        cmocka_unit_test(every_fixture_keeps_its_bytes_but_the_model),
+    };
+    return cmocka_run_group_tests_name("jsonscan", tests, NULL, NULL);
+}
