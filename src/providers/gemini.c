@@ -1621,7 +1621,7 @@ out:
 static int sse_cb(void *arg, const char *event, const char *data, size_t len) {
     struct xl_stream *st = arg;
     (void)event;
-    if (len == 0) return 0;
+    if (len == 0 || (len == 6 && memcmp(data, "[DONE]", 6) == 0)) return 0; /* gateways add it */
     return step_event(st, data, len) < 0 ? 1 : 0;
 }
 
