@@ -29,8 +29,12 @@
 #define PROFILE "gemini"
 #define MAX_EVENT_BYTES (16u << 20)
 
-static bool prefix(const char *s, const char *p) { return s && strncmp(s, p, strlen(p)) == 0; }
-static bool streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static bool prefix(const char *s, const char *p) {
+    return s && strncmp(s, p, strlen(p)) == 0;
+}
+static bool streq(const char *a, const char *b) {
+    return a && b && strcmp(a, b) == 0;
+}
 
 static const char *jstr(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -58,18 +62,18 @@ enum gemini_family gemini_family_of(const char *model) {
 
 struct gopts {
     enum gemini_family fam;
-    enum gemini_schema_mode schema_mode;  /* gemini_schema_mode (G8) */
-    bool requires_sigs;                   /* gemini_requires_signatures (G4) */
-    bool drop_sampling;                   /* gemini_drop_sampling (G9) */
-    bool multimodal_fr;                   /* gemini_multimodal_fn_response (§4.2) */
-    bool search_with_functions;           /* gemini_search_with_functions (G3) */
-    bool json_with_tools;                 /* gemini_json_with_tools (§4.6) */
-    bool fr_separate;                     /* gemini_fr_siblings: "separate" (G1) */
-    bool show_thoughts;                   /* show_thoughts (§4.7) */
-    bool updates_show_reasoning;          /* updates_show_reasoning (R5, O11) */
-    bool inline_as_user;                  /* gemini_inline_system: "as_user" (§4.2) */
-    long max_output;                      /* model_max_output (§4.6, R8) */
-    const cJSON *levels;                  /* gemini_thinking_levels: allowed levels (G5) */
+    enum gemini_schema_mode schema_mode; /* gemini_schema_mode (G8) */
+    bool requires_sigs;                  /* gemini_requires_signatures (G4) */
+    bool drop_sampling;                  /* gemini_drop_sampling (G9) */
+    bool multimodal_fr;                  /* gemini_multimodal_fn_response (§4.2) */
+    bool search_with_functions;          /* gemini_search_with_functions (G3) */
+    bool json_with_tools;                /* gemini_json_with_tools (§4.6) */
+    bool fr_separate;                    /* gemini_fr_siblings: "separate" (G1) */
+    bool show_thoughts;                  /* show_thoughts (§4.7) */
+    bool updates_show_reasoning;         /* updates_show_reasoning (R5, O11) */
+    bool inline_as_user;                 /* gemini_inline_system: "as_user" (§4.2) */
+    long max_output;                     /* model_max_output (§4.6, R8) */
+    const cJSON *levels;                 /* gemini_thinking_levels: allowed levels (G5) */
 };
 
 /* Claude Code Router's transformer entry `name` for the model (model list first, then the
@@ -103,7 +107,8 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
     o->schema_mode = streq(sm, "jsonschema") ? GEMINI_SCHEMA_JSONSCHEMA : GEMINI_SCHEMA_OPENAPI;
     o->requires_sigs = xl_opt_bool(p, model, "gemini_requires_signatures", level);
     o->drop_sampling = xl_opt_bool(p, model, "gemini_drop_sampling", level);
-    o->multimodal_fr = xl_opt_bool(p, model, "gemini_multimodal_fn_response", prefix(m, "gemini-3") || (level && !prefix(m, "gemini-2")));
+    o->multimodal_fr = xl_opt_bool(p, model, "gemini_multimodal_fn_response",
+                                   prefix(m, "gemini-3") || (level && !prefix(m, "gemini-2")));
     o->search_with_functions = xl_opt_bool(p, model, "gemini_search_with_functions", false);
     o->json_with_tools = xl_opt_bool(p, model, "gemini_json_with_tools", level);
     o->fr_separate = streq(xl_opt_str(p, model, "gemini_fr_siblings", "before"), "separate");
@@ -116,7 +121,8 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
     const cJSON *to = transformer_opts(p, model, "maxtoken");
     const cJSON *tv = cJSON_GetObjectItemCaseSensitive(to, "max_tokens");
     if (cJSON_IsNumber(tv) && tv->valuedouble >= 1) dflt = (long)tv->valuedouble;
-    o->max_output = xl_opt_long(p, model, "max_tokens", xl_opt_long(p, model, "model_max_output", dflt));
+    o->max_output =
+        xl_opt_long(p, model, "max_tokens", xl_opt_long(p, model, "model_max_output", dflt));
     if (o->max_output <= 0) o->max_output = dflt;
     const cJSON *lv = xl_opt(p, model, "gemini_thinking_levels");
     o->levels = cJSON_IsArray(lv) && cJSON_GetArraySize(lv) > 0 ? lv : NULL;
@@ -177,7 +183,9 @@ static cJSON *str_n(struct bld *b, const char *s, size_t len) {
     if (!v) b->oom = true;
     return v;
 }
-static cJSON *str_ref(struct bld *b, const char *s) { return str_n(b, s, strlen(s)); }
+static cJSON *str_ref(struct bld *b, const char *s) {
+    return str_n(b, s, strlen(s));
+}
 static cJSON *str_copy(struct bld *b, const char *s) {
     cJSON *v = cJSON_CreateString(s);
     if (!v) b->oom = true;
@@ -250,10 +258,10 @@ static cJSON *media_part(struct bld *b, const cJSON *blk, bool image) {
     const char *st = jstr(src, "type"), *mt = jstr(src, "media_type"), *data = jstr(src, "data");
     char buf[600];
     if (streq(st, "base64") && mt && data) {
-        bool ok = image ? (streq(mt, "image/png") || streq(mt, "image/jpeg") ||
-                           streq(mt, "image/webp") || streq(mt, "image/heic") ||
-                           streq(mt, "image/heif"))
-                        : streq(mt, "application/pdf");
+        bool ok =
+            image ? (streq(mt, "image/png") || streq(mt, "image/jpeg") || streq(mt, "image/webp") ||
+                     streq(mt, "image/heic") || streq(mt, "image/heif"))
+                  : streq(mt, "application/pdf");
         if (ok) {
             cJSON *p = cJSON_CreateObject(), *in = cJSON_CreateObject();
             add(b, in, "mimeType", str_ref(b, mt));
@@ -393,7 +401,8 @@ static void add_function_response(struct req *r, struct gcontent *c, const struc
     push(b, c->frs, part);
     if (siblings) {
         cJSON *x;
-        while ((x = cJSON_DetachItemFromArray(siblings, 0)) != NULL) push(b, c->parts, x);
+        while ((x = cJSON_DetachItemFromArray(siblings, 0)) != NULL)
+            push(b, c->parts, x);
         cJSON_Delete(siblings);
     }
 }
@@ -477,13 +486,18 @@ static void add_user(struct req *r, const struct xn_msg *m) {
     for (size_t i = 0; i < m->nblocks; i++) {
         const struct xn_block *x = &m->blocks[i];
         switch (x->kind) {
-        case XN_TEXT: push(b, c->parts, text_part(b, x->text, x->len)); break;
+        case XN_TEXT:
+            push(b, c->parts, text_part(b, x->text, x->len));
+            break;
         case XN_IMAGE:
         case XN_DOCUMENT:
             if (x->src) push(b, c->parts, media_part(b, x->src, x->kind == XN_IMAGE));
             break;
-        case XN_TOOL_RESULT: add_function_response(r, c, x); break;
-        default: break;
+        case XN_TOOL_RESULT:
+            add_function_response(r, c, x);
+            break;
+        default:
+            break;
         }
     }
 }
@@ -526,14 +540,18 @@ static int build_contents(struct req *r, cJSON *root) {
             bool stable = i == first_sys && !assistant_before;
             if (m->trailing && !stable) {
                 char *s = system_text(m, "<system-reminder>\n", "\n</system-reminder>");
-                if (!s) b->oom = true;
-                else push(b, reminders, text_part_copy(b, s));
+                if (!s)
+                    b->oom = true;
+                else
+                    push(b, reminders, text_part_copy(b, s));
                 free(s);
             } else if (r->o.inline_as_user) {
                 struct gcontent *c = content_for(b, &r->cs, false);
                 char *s = system_text(m, "<system-reminder>\n", "\n</system-reminder>");
-                if (!s || !c) b->oom = true;
-                else push(b, c->parts, text_part_copy(b, s));
+                if (!s || !c)
+                    b->oom = true;
+                else
+                    push(b, c->parts, text_part_copy(b, s));
                 free(s);
             } else {
                 /* hoisted into systemInstruction (§4.2 default) */
@@ -557,7 +575,8 @@ static int build_contents(struct req *r, cJSON *root) {
         else
             c = content_for(b, &r->cs, false);
         cJSON *x;
-        while (c && (x = cJSON_DetachItemFromArray(reminders, 0)) != NULL) push(b, c->parts, x);
+        while (c && (x = cJSON_DetachItemFromArray(reminders, 0)) != NULL)
+            push(b, c->parts, x);
     }
     cJSON_Delete(reminders);
     if (b->oom) return -1;
@@ -569,7 +588,8 @@ static int build_contents(struct req *r, cJSON *root) {
     if (r->cs.n && r->cs.v[0].model)
         push(b, contents, cJSON_Parse("{\"role\":\"user\",\"parts\":[{\"text\":\"Continue.\"}]}"));
     size_t n = r->cs.n;
-    while (n > 0 && r->cs.v[n - 1].model) n--; /* never end on a model turn */
+    while (n > 0 && r->cs.v[n - 1].model)
+        n--; /* never end on a model turn */
     for (size_t i = 0; i < n; i++) {
         struct gcontent *c = &r->cs.v[i];
         bool has_parts = cJSON_GetArraySize(c->parts) > 0, has_frs = cJSON_GetArraySize(c->frs) > 0;
@@ -590,7 +610,8 @@ static int build_contents(struct req *r, cJSON *root) {
             continue;
         }
         cJSON *x;
-        while ((x = cJSON_DetachItemFromArray(c->frs, 0)) != NULL) push(b, c->parts, x);
+        while ((x = cJSON_DetachItemFromArray(c->frs, 0)) != NULL)
+            push(b, c->parts, x);
         cJSON *o = cJSON_CreateObject();
         add(b, o, "role", cJSON_CreateStringReference(role));
         add(b, o, "parts", c->parts);
@@ -630,7 +651,8 @@ static int build_tools(struct req *r, cJSON *root) {
         }
         if (params)
             add(b, d,
-                r->o.schema_mode == GEMINI_SCHEMA_JSONSCHEMA ? "parametersJsonSchema" : "parameters",
+                r->o.schema_mode == GEMINI_SCHEMA_JSONSCHEMA ? "parametersJsonSchema"
+                                                             : "parameters",
                 params);
     }
     int ndecl = cJSON_GetArraySize(decls);
@@ -741,36 +763,47 @@ static void build_thinking(struct req *r, cJSON *gen, long max_out) {
         struct budget_range br = budget_range_of(r->model);
         long budget;
         switch (th->intent) {
-        case XN_THINK_OFF: budget = br.zero_ok ? 0 : br.min; break;
-        case XN_THINK_BUDGET: budget = th->budget; break;
+        case XN_THINK_OFF:
+            budget = br.zero_ok ? 0 : br.min;
+            break;
+        case XN_THINK_BUDGET:
+            budget = th->budget;
+            break;
         case XN_THINK_EFFORT:
             budget = streq(th->effort, "low")      ? 1024
                      : streq(th->effort, "medium") ? 8192
                      : streq(th->effort, "high")   ? 24576
                                                    : br.max;
             break;
-        default: budget = -1; break;
+        default:
+            budget = -1;
+            break;
         }
         if (budget > 0 || (budget == 0 && !br.zero_ok)) {
             if (budget < br.min) budget = br.min;
             if (budget > br.max) budget = br.max;
             /* thinking counts against the output limit: keep room for the answer */
-            if (max_out > 0 && budget >= max_out) budget = max_out / 2 > br.min ? max_out / 2 : br.min;
+            if (max_out > 0 && budget >= max_out)
+                budget = max_out / 2 > br.min ? max_out / 2 : br.min;
         }
         add(b, tc, "thinkingBudget", cJSON_CreateNumber((double)budget));
     } else {
         const char *want = NULL;
         switch (th->intent) {
-        case XN_THINK_OFF: want = level_allowed(&r->o, "minimal") ? "minimal" : "low"; break;
+        case XN_THINK_OFF:
+            want = level_allowed(&r->o, "minimal") ? "minimal" : "low";
+            break;
         case XN_THINK_BUDGET:
             want = th->budget <= 1024 ? "low" : th->budget <= 8192 ? "medium" : "high";
             break;
         case XN_THINK_EFFORT:
-            want = streq(th->effort, "low")      ? "low"
-                   : streq(th->effort, "medium") ? (level_allowed(&r->o, "medium") ? "medium" : "high")
-                                                 : "high";
+            want = streq(th->effort, "low") ? "low"
+                   : streq(th->effort, "medium")
+                       ? (level_allowed(&r->o, "medium") ? "medium" : "high")
+                       : "high";
             break;
-        default: break; /* ON: the model's default depth */
+        default:
+            break; /* ON: the model's default depth */
         }
         if (want) add(b, tc, "thinkingLevel", cJSON_CreateStringReference(snap_level(&r->o, want)));
     }
@@ -788,7 +821,8 @@ static void build_generation(struct req *r, cJSON *root) {
     long max_out = 0;
     const cJSON *mt = jget(body, "max_tokens");
     if (cJSON_IsNumber(mt) && mt->valuedouble >= 1) {
-        max_out = mt->valuedouble > (double)r->o.max_output ? r->o.max_output : (long)mt->valuedouble;
+        max_out =
+            mt->valuedouble > (double)r->o.max_output ? r->o.max_output : (long)mt->valuedouble;
         add(b, gen, "maxOutputTokens", cJSON_CreateNumber((double)max_out));
     }
     if (!r->o.drop_sampling) {
@@ -807,7 +841,8 @@ static void build_generation(struct req *r, cJSON *root) {
         cJSON_ArrayForEach(s, stops) {
             if (!cJSON_IsString(s) || k >= 5) continue;
             bool blank = true;
-            for (const char *p = s->valuestring; *p && blank; p++) blank = isspace((unsigned char)*p);
+            for (const char *p = s->valuestring; *p && blank; p++)
+                blank = isspace((unsigned char)*p);
             if (blank) continue;
             push(b, arr, str_ref(b, s->valuestring));
             k++;
@@ -836,7 +871,8 @@ static void build_generation(struct req *r, cJSON *root) {
                 const cJSON *k;
                 cJSON_ArrayForEach(k, schema) {
                     if (streq(k->string, "$schema")) continue;
-                    cJSON *ref = cJSON_IsObject(k) || cJSON_IsArray(k) ? NULL : cJSON_Duplicate(k, 1);
+                    cJSON *ref =
+                        cJSON_IsObject(k) || cJSON_IsArray(k) ? NULL : cJSON_Duplicate(k, 1);
                     if (cJSON_IsObject(k)) ref = cJSON_CreateObjectReference(k->child);
                     if (cJSON_IsArray(k)) ref = cJSON_CreateArrayReference(k->child);
                     if (!ref || !cJSON_AddItemToObject(s, k->string, ref)) {
@@ -854,9 +890,10 @@ static void build_generation(struct req *r, cJSON *root) {
                 size_t n = strlen(st) + 128;
                 char *line = malloc(n);
                 if (line) {
-                    snprintf(line, n,
-                             "Reply with a single JSON object that conforms to this JSON Schema: %s",
-                             st);
+                    snprintf(
+                        line, n,
+                        "Reply with a single JSON object that conforms to this JSON Schema: %s",
+                        st);
                     push(b, r->sys_parts, text_part_copy(b, line));
                     free(line);
                 } else {
@@ -869,7 +906,8 @@ static void build_generation(struct req *r, cJSON *root) {
     build_thinking(r, gen, max_out);
     /* safety settings only from config (§4.6: nothing is forced) */
     const cJSON *ss = xl_opt(r->in->provider, r->in->model, "gemini_safety_settings");
-    if (cJSON_IsArray(ss) && ss->child) add(b, root, "safetySettings", cJSON_CreateArrayReference(ss->child));
+    if (cJSON_IsArray(ss) && ss->child)
+        add(b, root, "safetySettings", cJSON_CreateArrayReference(ss->child));
     if (cJSON_GetArraySize(gen) > 0)
         add(b, root, "generationConfig", gen);
     else
@@ -893,7 +931,7 @@ static size_t utf8_valid_len(const unsigned char *p) {
     if (c >= 0xC2 && c <= 0xDF) return (p[1] & 0xC0) == 0x80 ? 2 : 0;
     if (c >= 0xE0 && c <= 0xEF) {
         if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
+        if (c == 0xE0 && p[1] < 0xA0) return 0;  /* overlong */
         if (c == 0xED && p[1] >= 0xA0) return 0; /* surrogate */
         return 3;
     }
@@ -929,13 +967,27 @@ static void print_str(struct xl_buf *b, const char *str) {
         size_t el = 2;
         e[0] = '\\';
         switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
+        case '"':
+            e[1] = '"';
+            break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        case '\b':
+            e[1] = 'b';
+            break;
+        case '\f':
+            e[1] = 'f';
+            break;
         default:
             if (c < 0x20) {
                 e[1] = 'u', e[2] = '0', e[3] = '0', e[4] = hex[c >> 4], e[5] = hex[c & 15];
@@ -974,12 +1026,24 @@ static void print_node(struct xl_buf *b, const cJSON *n, int depth) {
         return;
     }
     switch (n->type & 0xFF) {
-    case cJSON_NULL: xl_buf_adds(b, "null"); break;
-    case cJSON_False: xl_buf_adds(b, "false"); break;
-    case cJSON_True: xl_buf_adds(b, "true"); break;
-    case cJSON_Number: print_num(b, n->valuedouble); break;
-    case cJSON_String: print_str(b, n->valuestring ? n->valuestring : ""); break;
-    case cJSON_Raw: xl_buf_adds(b, n->valuestring ? n->valuestring : "null"); break;
+    case cJSON_NULL:
+        xl_buf_adds(b, "null");
+        break;
+    case cJSON_False:
+        xl_buf_adds(b, "false");
+        break;
+    case cJSON_True:
+        xl_buf_adds(b, "true");
+        break;
+    case cJSON_Number:
+        print_num(b, n->valuedouble);
+        break;
+    case cJSON_String:
+        print_str(b, n->valuestring ? n->valuestring : "");
+        break;
+    case cJSON_Raw:
+        xl_buf_adds(b, n->valuestring ? n->valuestring : "null");
+        break;
     case cJSON_Array:
     case cJSON_Object: {
         bool obj = (n->type & 0xFF) == cJSON_Object;
@@ -995,7 +1059,9 @@ static void print_node(struct xl_buf *b, const cJSON *n, int depth) {
         xl_buf_addc(b, obj ? '}' : ']');
         break;
     }
-    default: xl_buf_adds(b, "null"); break;
+    default:
+        xl_buf_adds(b, "null");
+        break;
     }
 }
 
@@ -1007,13 +1073,14 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
     r.in = in;
     r.model = bare_model(in->model);
     r.b.err = err;
-    if (!*r.model) return err_set(err, ERR_CONFIG, "gemini: no upstream model id for provider %s",
-                                  in->provider->name ? in->provider->name : "?");
+    if (!*r.model)
+        return err_set(err, ERR_CONFIG, "gemini: no upstream model id for provider %s",
+                       in->provider->name ? in->provider->name : "?");
     gopts_load(in->provider, in->model, &r.o);
     struct xn_opts xo;
     xn_opts_default(&xo);
-    xo.textualize_orphan_tool_history = xl_opt_bool(in->provider, in->model,
-                                                    "textualize_orphan_tool_history", true);
+    xo.textualize_orphan_tool_history =
+        xl_opt_bool(in->provider, in->model, "textualize_orphan_tool_history", true);
     if (xn_normalize(in->body, &xo, &r.conv, err) < 0) return -1;
 
     int rc = -1;
@@ -1036,7 +1103,8 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
     if (build_tools(&r, root) < 0) goto done;
     build_generation(&r, root);
     if (r.b.oom) goto done;
-    if (cJSON_GetArraySize(r.sys_parts) == 0) cJSON_DeleteItemFromObjectCaseSensitive(root, "systemInstruction");
+    if (cJSON_GetArraySize(r.sys_parts) == 0)
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "systemInstruction");
     (void)sys_holder;
 
     struct xl_buf text;
@@ -1123,24 +1191,24 @@ struct xl_stream {
     enum gstate state;
     struct sse_parser sse;
     struct xl_aout aout;
-    struct xl_namemap names;   /* upstream tool name -> client name (rewritten names only) */
-    struct xl_buf declared;    /* upstream names of declared tools, each NUL-terminated */
-    char *model;               /* upstream model, carried in thinking signatures */
-    char *provider;            /* provider name, for error messages */
-    bool show_thinking;        /* R5: stream reasoning text (display absent or summarized) */
+    struct xl_namemap names; /* upstream tool name -> client name (rewritten names only) */
+    struct xl_buf declared;  /* upstream names of declared tools, each NUL-terminated */
+    char *model;             /* upstream model, carried in thinking signatures */
+    char *provider;          /* provider name, for error messages */
+    bool show_thinking;      /* R5: stream reasoning text (display absent or summarized) */
     bool tools_declared;
 
-    struct xl_buf sig;         /* a signature waiting for its place (thought/empty part, G4) */
-    struct xl_buf late_sig;    /* text-part signature after the thinking block closed (G7) */
-    struct xl_buf scratch;     /* carrier / ids / args */
+    struct xl_buf sig;      /* a signature waiting for its place (thought/empty part, G4) */
+    struct xl_buf late_sig; /* text-part signature after the thinking block closed (G7) */
+    struct xl_buf scratch;  /* carrier / ids / args */
     int ncalls;
     bool text_seen;
-    char finish[48];           /* the upstream finishReason, "" until seen */
+    char finish[48]; /* the upstream finishReason, "" until seen */
     char *finish_message;
     struct xl_usage usage;
-    long thinking_tokens;      /* -1 when unknown */
-    bool have_usage;           /* usageMetadata seen at least once */
-    cJSON *grounding;          /* last groundingMetadata (owned) */
+    long thinking_tokens; /* -1 when unknown */
+    bool have_usage;      /* usageMetadata seen at least once */
+    cJSON *grounding;     /* last groundingMetadata (owned) */
 
     /* a body that is not SSE (the upstream ignored alt=sse: one JSON object or array) */
     enum { BODY_UNKNOWN = 0, BODY_SSE, BODY_JSON } body_kind;
@@ -1149,7 +1217,7 @@ struct xl_stream {
     /* the current feed call */
     struct evbuffer *out;
     struct err *err;
-    bool blocked;              /* promptFeedback block */
+    bool blocked; /* promptFeedback block */
 };
 
 static int st_fail(struct xl_stream *st, enum err_kind kind, const char *fmt, ...)
@@ -1315,7 +1383,8 @@ static int on_call(struct xl_stream *st, const cJSON *fc, const char *sig) {
     char *json = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
     rc = xl_aout_tool_start(&st->aout, id, client_name(st, name), st->out, st->err);
     free(id);
-    if (rc == 0) rc = xl_aout_json(&st->aout, json ? json : "{}", json ? strlen(json) : 2, st->out, st->err);
+    if (rc == 0)
+        rc = xl_aout_json(&st->aout, json ? json : "{}", json ? strlen(json) : 2, st->out, st->err);
     if (json) cJSON_free(json);
     if (rc == 0) rc = xl_aout_stop(&st->aout, st->out, st->err);
     if (rc < 0) return -1;
@@ -1346,9 +1415,9 @@ static void read_usage(struct xl_stream *st, const cJSON *um) {
 }
 
 static bool is_safety(const char *f) {
-    static const char *const v[] = {"SAFETY",      "PROHIBITED_CONTENT", "BLOCKLIST",
-                                    "SPII",        "IMAGE_SAFETY",       "IMAGE_PROHIBITED_CONTENT",
-                                    "RECITATION",  "LANGUAGE",           "IMAGE_RECITATION"};
+    static const char *const v[] = {"SAFETY",     "PROHIBITED_CONTENT", "BLOCKLIST",
+                                    "SPII",       "IMAGE_SAFETY",       "IMAGE_PROHIBITED_CONTENT",
+                                    "RECITATION", "LANGUAGE",           "IMAGE_RECITATION"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (streq(f, v[i])) return true;
     return false;
@@ -1483,8 +1552,8 @@ static int finalize(struct xl_stream *st) {
         /* no usage at all (a gateway that strips it): estimate the output, ~4 bytes a token */
         st->usage.output_tokens = st->aout.out_bytes / 4 > 0 ? (long)(st->aout.out_bytes / 4) : 1;
     }
-    if (xl_aout_finish(&st->aout, reason, NULL, &st->usage, st->thinking_tokens, st->out,
-                       st->err) < 0)
+    if (xl_aout_finish(&st->aout, reason, NULL, &st->usage, st->thinking_tokens, st->out, st->err) <
+        0)
         return -1;
     st->state = ST_DONE;
     return 0;
@@ -1574,7 +1643,8 @@ static int step_obj(struct xl_stream *st, const cJSON *ev) {
                 rc = on_text(st, t, strlen(t), sig);
         } else if (jget(part, "executableCode") || jget(part, "codeExecutionResult")) {
             const cJSON *ec = jget(part, "executableCode");
-            const char *code = ec ? jstr(ec, "code") : jstr(jget(part, "codeExecutionResult"), "output");
+            const char *code =
+                ec ? jstr(ec, "code") : jstr(jget(part, "codeExecutionResult"), "output");
             if (code) {
                 size_t cl = strlen(code);
                 char *fence = malloc(cl + 16);
@@ -1671,10 +1741,10 @@ static struct xl_stream *gemini_stream_new(const struct xl_request *in, struct e
     const cJSON *body = in ? in->body : NULL;
     struct xn_thinking th;
     xn_thinking_of(body, &th);
-    bool updates_text = in && in->provider &&
-                        xl_opt_bool(in->provider, in->model, "updates_show_reasoning", false);
-    st->show_thinking = th.display == XN_DISPLAY_DEFAULT ||
-                        (th.display == XN_DISPLAY_UPDATES && updates_text);
+    bool updates_text =
+        in && in->provider && xl_opt_bool(in->provider, in->model, "updates_show_reasoning", false);
+    st->show_thinking =
+        th.display == XN_DISPLAY_DEFAULT || (th.display == XN_DISPLAY_UPDATES && updates_text);
     const cJSON *t;
     cJSON_ArrayForEach(t, jget(body, "tools")) {
         const char *name = jstr(t, "name");
@@ -1741,8 +1811,8 @@ static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct 
     }
     int rc = sse_finish(&st->sse, sse_cb, st);
     if (rc == SSE_TOO_LARGE)
-        return st_fail(st, ERR_UPSTREAM, "Gemini (%s) sent a stream event over %u bytes",
-                       st->model, MAX_EVENT_BYTES);
+        return st_fail(st, ERR_UPSTREAM, "Gemini (%s) sent a stream event over %u bytes", st->model,
+                       MAX_EVENT_BYTES);
     if (rc != 0 || st->state == ST_FAILED) return -1;
     if (st->state == ST_DONE) return XL_DONE;
     if (st->state == ST_FINISHED) return finalize(st) < 0 ? -1 : XL_DONE;
@@ -1760,9 +1830,9 @@ static void gemini_stream_usage(const struct xl_stream *st, struct xl_usage *out
 struct fold {
     cJSON *msg;
     cJSON *content;
-    cJSON *cur;           /* the open block */
-    struct xl_buf acc;    /* text / thinking / partial_json of the open block */
-    const char *acc_key;  /* where acc goes at block stop */
+    cJSON *cur;          /* the open block */
+    struct xl_buf acc;   /* text / thinking / partial_json of the open block */
+    const char *acc_key; /* where acc goes at block stop */
     bool json;
     struct xl_usage *usage;
     bool bad;
@@ -1848,7 +1918,8 @@ static cJSON *fold_to_json(const char *sse, size_t len, struct xl_usage *usage, 
         const cJSON *v;
         memset(usage, 0, sizeof *usage);
         if (cJSON_IsNumber(v = jget(u, "input_tokens"))) usage->input_tokens = (long)v->valuedouble;
-        if (cJSON_IsNumber(v = jget(u, "output_tokens"))) usage->output_tokens = (long)v->valuedouble;
+        if (cJSON_IsNumber(v = jget(u, "output_tokens")))
+            usage->output_tokens = (long)v->valuedouble;
         if (cJSON_IsNumber(v = jget(u, "cache_read_input_tokens")))
             usage->cache_read_input_tokens = (long)v->valuedouble;
         if (cJSON_IsNumber(v = jget(u, "cache_creation_input_tokens")))
@@ -1888,12 +1959,13 @@ static void search_blocks_first(cJSON *msg) {
     while ((b = cJSON_DetachItemFromArray(content, 0)) != NULL) {
         const char *t = jstr(b, "type");
         bool think = streq(t, "thinking") || streq(t, "redacted_thinking");
-        int k = leading && think ? 0
+        int k = leading && think                                                      ? 0
                 : (streq(t, "server_tool_use") || streq(t, "web_search_tool_result")) ? 1
-                                                                                       : 2;
+                                                                                      : 2;
         if (!think) leading = false;
         cJSON **tail = tails[k];
-        while (*tail) tail = &(*tail)->next;
+        while (*tail)
+            tail = &(*tail)->next;
         *tail = b;
     }
     for (int k = 0; k < 3; k++) {

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 48     /* nesting bound: deeper input is summarised, never recursed into */
-#define MAX_REF_DEPTH 8  /* P0: local references inlined at most this deep */
-#define NOTES_MAX 300    /* P10: notes appended to a description, at most this many bytes */
+#define MAX_DEPTH 48    /* nesting bound: deeper input is summarised, never recursed into */
+#define MAX_REF_DEPTH 8 /* P0: local references inlined at most this deep */
+#define NOTES_MAX 300   /* P10: notes appended to a description, at most this many bytes */
 
 struct ctx {
     const cJSON *root; /* the schema's root, for local $ref */
@@ -41,7 +41,8 @@ static void note(struct notes *n, const char *fmt, ...) {
     if (n->len + sep + add > NOTES_MAX) {
         add = NOTES_MAX > n->len + sep ? NOTES_MAX - n->len - sep : 0;
         /* do not cut a UTF-8 sequence */
-        while (add > 0 && ((unsigned char)tmp[add] & 0xC0) == 0x80) add--;
+        while (add > 0 && ((unsigned char)tmp[add] & 0xC0) == 0x80)
+            add--;
         if (add == 0) {
             n->len = NOTES_MAX;
             return;
@@ -70,7 +71,9 @@ static const cJSON *get(const cJSON *o, const char *k) {
     return cJSON_GetObjectItemCaseSensitive(o, k);
 }
 
-static bool streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static bool streq(const char *a, const char *b) {
+    return a && b && strcmp(a, b) == 0;
+}
 
 static void add(struct ctx *c, cJSON *obj, const char *k, cJSON *v) {
     if (!v || !obj) {
@@ -202,7 +205,8 @@ static bool format_allowed(const char *type, const char *fmt) {
 }
 
 static bool known_type(const char *t) {
-    static const char *const types[] = {"string", "number", "integer", "boolean", "array", "object"};
+    static const char *const types[] = {"string",  "number", "integer",
+                                        "boolean", "array",  "object"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (streq(t, types[i])) return true;
     return false;
@@ -513,7 +517,7 @@ static cJSON *clean(struct ctx *c, const cJSON *src, int depth) {
 
     struct notes n = {.len = 0};
     const cJSON *dj = get(src, "description"), *tj = get(src, "title");
-    const char *desc = cJSON_IsString(dj) ? dj->valuestring
+    const char *desc = cJSON_IsString(dj)   ? dj->valuestring
                        : cJSON_IsString(tj) ? tj->valuestring
                                             : NULL;
     bool nullable = cJSON_IsTrue(get(src, "nullable"));
@@ -699,7 +703,8 @@ static cJSON *fold_root_union(struct ctx *c, cJSON *u) {
     const cJSON *b, *first_desc = NULL;
     int nobj = 0;
     cJSON_ArrayForEach(b, any) {
-        if (!first_desc && cJSON_IsString(get(b, "description"))) first_desc = get(b, "description");
+        if (!first_desc && cJSON_IsString(get(b, "description")))
+            first_desc = get(b, "description");
         const cJSON *p;
         cJSON_ArrayForEach(p, get(b, "properties")) {
             if (!get(props, p->string)) add(c, props, p->string, cJSON_Duplicate(p, 1));
@@ -780,10 +785,11 @@ static int fail(char *why, size_t n, const char *path, const char *what) {
 
 static int check(const cJSON *s, const char *path, bool root, char *why, size_t wn, int depth) {
     static const char *const allowed[] = {
-        "type",      "format",    "title",         "description",   "nullable",  "enum",
-        "items",     "properties", "required",     "minItems",      "maxItems",  "minProperties",
-        "maxProperties", "minLength", "maxLength", "pattern",       "minimum",   "maximum",
-        "anyOf",     "propertyOrdering", "example"};
+        "type",     "format",        "title",         "description", "nullable",
+        "enum",     "items",         "properties",    "required",    "minItems",
+        "maxItems", "minProperties", "maxProperties", "minLength",   "maxLength",
+        "pattern",  "minimum",       "maximum",       "anyOf",       "propertyOrdering",
+        "example"};
     char sub[512];
     if (depth > MAX_DEPTH + 8) return fail(why, wn, path, "nested too deeply");
     if (!cJSON_IsObject(s)) return fail(why, wn, path, "schema is not an object");
@@ -800,7 +806,8 @@ static int check(const cJSON *s, const char *path, bool root, char *why, size_t 
     const cJSON *any = get(s, "anyOf");
     if (any) {
         if (root) return fail(why, wn, path, "anyOf at the root of parameters");
-        if (cJSON_GetArraySize(s) != 1) return fail(why, wn, path, "anyOf is not alone in its node");
+        if (cJSON_GetArraySize(s) != 1)
+            return fail(why, wn, path, "anyOf is not alone in its node");
         if (!cJSON_IsArray(any) || cJSON_GetArraySize(any) < 1)
             return fail(why, wn, path, "anyOf is empty");
         int i = 0;
@@ -826,8 +833,8 @@ static int check(const cJSON *s, const char *path, bool root, char *why, size_t 
         if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) == 0)
             return fail(why, wn, path, "enum is empty");
         const cJSON *v;
-        cJSON_ArrayForEach(v, e) if (!cJSON_IsString(v))
-            return fail(why, wn, path, "enum member is not a string");
+        cJSON_ArrayForEach(v, e) if (!cJSON_IsString(v)) return fail(why, wn, path,
+                                                                     "enum member is not a string");
     }
     const cJSON *f = get(s, "format");
     if (f && (!cJSON_IsString(f) || !format_allowed(type, f->valuestring)))

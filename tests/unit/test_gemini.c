@@ -1,11 +1,13 @@
 /* gemini: requests built from every real Claude Code fixture pass a strict check of Gemini's
  * request shape; streams translate at any byte split into Anthropic's exact event grammar; thought
  * signatures survive a round trip through Claude Code's own history. */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,9 @@ static void prov_init(struct prov *pv, const char *options_json) {
     pv->p.json = pv->json;
 }
 
-static void prov_free(struct prov *pv) { cJSON_Delete(pv->json); }
+static void prov_free(struct prov *pv) {
+    cJSON_Delete(pv->json);
+}
 
 struct built {
     char *url;
@@ -93,7 +97,9 @@ static int build(const cJSON *body, const struct prov *pv, const char *model, bo
     return 0;
 }
 
-static const cJSON *J(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const cJSON *J(const cJSON *o, const char *k) {
+    return cJSON_GetObjectItemCaseSensitive(o, k);
+}
 static const char *S(const cJSON *o, const char *k) {
     const cJSON *v = J(o, k);
     return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -105,7 +111,8 @@ static const char *S(const cJSON *o, const char *k) {
 static bool valid_fn_name(const char *n) {
     size_t l = n ? strlen(n) : 0;
     if (l == 0 || l > 63) return false;
-    if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z') || n[0] == '_')) return false;
+    if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z') || n[0] == '_'))
+        return false;
     for (size_t i = 0; i < l; i++) {
         char c = n[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -115,19 +122,20 @@ static bool valid_fn_name(const char *n) {
     return true;
 }
 
-#define CHECK(cond, ...)                                 \
-    do {                                                 \
-        if (!(cond)) {                                   \
-            snprintf(why, whyn, __VA_ARGS__);            \
-            return -1;                                   \
-        }                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            snprintf(why, whyn, __VA_ARGS__);                                                      \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static int check_part(const cJSON *p, bool model, char *why, size_t whyn) {
     static const char *const kinds[] = {"text", "inlineData", "fileData", "functionCall",
                                         "functionResponse"};
     int n = 0;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) n += J(p, kinds[i]) != NULL;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        n += J(p, kinds[i]) != NULL;
     CHECK(n == 1, "a part must hold exactly one kind of data");
     const cJSON *k;
     cJSON_ArrayForEach(k, p) {
@@ -160,12 +168,13 @@ static int check_part(const cJSON *p, bool model, char *why, size_t whyn) {
 }
 
 static int check_request(const cJSON *req, char *why, size_t whyn) {
-    static const char *const top[] = {"systemInstruction", "contents", "tools", "toolConfig",
-                                      "safetySettings", "generationConfig"};
+    static const char *const top[] = {"systemInstruction", "contents",       "tools",
+                                      "toolConfig",        "safetySettings", "generationConfig"};
     const cJSON *k;
     cJSON_ArrayForEach(k, req) {
         bool ok = false;
-        for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) ok = ok || !strcmp(k->string, top[i]);
+        for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+            ok = ok || !strcmp(k->string, top[i]);
         CHECK(ok, "unexpected top-level field %s", k->string);
     }
     /* systemInstruction */
@@ -186,8 +195,10 @@ static int check_request(const cJSON *req, char *why, size_t whyn) {
     cJSON_ArrayForEach(c, contents) {
         const char *role = S(c, "role");
         CHECK(role && (!strcmp(role, "user") || !strcmp(role, "model")), "bad role");
-        if (prev) CHECK(strcmp(S(prev, "role"), role) != 0, "two %s contents in a row", role);
-        else CHECK(!strcmp(role, "user"), "first content is not user");
+        if (prev)
+            CHECK(strcmp(S(prev, "role"), role) != 0, "two %s contents in a row", role);
+        else
+            CHECK(!strcmp(role, "user"), "first content is not user");
         const cJSON *parts = J(c, "parts");
         CHECK(cJSON_GetArraySize(parts) > 0, "content without parts");
         bool model = !strcmp(role, "model");
@@ -268,8 +279,8 @@ static int check_request(const cJSON *req, char *why, size_t whyn) {
             if (!fc) continue;
             bool found = false;
             const cJSON *t, *d;
-            cJSON_ArrayForEach(t, tools) cJSON_ArrayForEach(d, J(t, "functionDeclarations"))
-                found = found || !strcmp(S(d, "name"), S(fc, "name"));
+            cJSON_ArrayForEach(t, tools) cJSON_ArrayForEach(d, J(t, "functionDeclarations")) found =
+                found || !strcmp(S(d, "name"), S(fc, "name"));
             CHECK(found, "call of undeclared function %s", S(fc, "name"));
         }
     }
@@ -303,13 +314,15 @@ static void assert_reminders_placed(const cJSON *anth, const struct built *b) {
     }
     char *si = cJSON_PrintUnformatted(J(b->body, "systemInstruction"));
     const cJSON *contents = J(b->body, "contents");
-    char *last = cJSON_PrintUnformatted(cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1));
+    char *last =
+        cJSON_PrintUnformatted(cJSON_GetArrayItem(contents, cJSON_GetArraySize(contents) - 1));
     i = 0;
     cJSON_ArrayForEach(m, msgs) {
         bool stable = i == first_sys && !assistant_before;
         if (i > last_user && !strcmp(S(m, "role"), "system") && !stable) {
             const cJSON *c = J(m, "content");
-            const char *t = cJSON_IsString(c) ? c->valuestring : S(cJSON_GetArrayItem(c, 0), "text");
+            const char *t =
+                cJSON_IsString(c) ? c->valuestring : S(cJSON_GetArrayItem(c, 0), "text");
             assert_non_null(t);
             cJSON *tmp = cJSON_CreateString(t);
             char *q = cJSON_PrintUnformatted(tmp); /* the text as JSON, quotes included */
@@ -386,7 +399,8 @@ static void every_fixture_builds_a_strict_request(void **state) {
                     if (!strcmp(S(t, "name"), "DeferredToolPlaceholder")) continue;
                     if (!cJSON_IsTrue(J(t, "defer_loading"))) want++;
                 }
-                cJSON_ArrayForEach(t, J(b.body, "tools")) have += cJSON_GetArraySize(J(t, "functionDeclarations"));
+                cJSON_ArrayForEach(t, J(b.body, "tools")) have +=
+                    cJSON_GetArraySize(J(t, "functionDeclarations"));
                 assert_true(have >= want);
                 /* deterministic: the same request gives the same bytes */
                 struct built b2;
@@ -483,10 +497,10 @@ static void short_prompt_with_cache_control_is_a_plain_request(void **state) {
     struct err e = {0};
     assert_int_equal(build(body, &pv, "gemini-2.5-flash", true, &b, &e), 0);
     assert_request_ok(&b, "short prompt");
-    assert_string_equal(b.body_text,
-                        "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},\"contents\":"
-                        "[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"generationConfig\":{"
-                        "\"maxOutputTokens\":1000}}");
+    assert_string_equal(
+        b.body_text, "{\"systemInstruction\":{\"parts\":[{\"text\":\"Be brief.\"}]},\"contents\":"
+                     "[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}],\"generationConfig\":{"
+                     "\"maxOutputTokens\":1000}}");
     assert_string_equal(b.url, "https://generativelanguage.googleapis.com/v1beta/models/"
                                "gemini-2.5-flash:streamGenerateContent?alt=sse");
     assert_null(strstr(b.url, "key="));
@@ -501,7 +515,9 @@ static void short_prompt_with_cache_control_is_a_plain_request(void **state) {
     prov_free(&pv);
 }
 
-static const cJSON *gen_of(const struct built *b) { return J(b->body, "generationConfig"); }
+static const cJSON *gen_of(const struct built *b) {
+    return J(b->body, "generationConfig");
+}
 
 static void generation_and_thinking_config(void **state) {
     (void)state;
@@ -515,9 +531,9 @@ static void generation_and_thinking_config(void **state) {
     assert_int_equal((int)J(gen_of(&b), "maxOutputTokens")->valuedouble, 65536);
     assert_string_equal(S(J(gen_of(&b), "thinkingConfig"), "thinkingLevel"), "high");
     assert_true(cJSON_IsTrue(J(J(gen_of(&b), "thinkingConfig"), "includeThoughts")));
-    assert_non_null(J(cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0),
-                                           "functionDeclarations"), 0),
-                      "parametersJsonSchema"));
+    assert_non_null(J(
+        cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0), "functionDeclarations"), 0),
+        "parametersJsonSchema"));
     built_free(&b);
     cJSON_Delete(fx);
     /* the level table of the config decides (G5) */
@@ -539,9 +555,9 @@ static void generation_and_thinking_config(void **state) {
     assert_int_equal(build(J(fx, "body"), &pv, "gemini-2.5-flash", true, &b, &e), 0);
     assert_true(J(gen_of(&b), "temperature")->valuedouble == 1.0);
     assert_int_equal((int)J(J(gen_of(&b), "thinkingConfig"), "thinkingBudget")->valuedouble, 0);
-    assert_non_null(J(cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0),
-                                           "functionDeclarations"), 0),
-                      "parameters"));
+    assert_non_null(J(
+        cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0), "functionDeclarations"), 0),
+        "parameters"));
     built_free(&b);
     cJSON_Delete(fx);
     /* haiku 2.1.197: enabled + budget 31999 -> the 2.5 Flash maximum */
@@ -571,8 +587,8 @@ static void generation_and_thinking_config(void **state) {
 
 static const cJSON *first_call_part(const cJSON *req) {
     const cJSON *c, *p;
-    cJSON_ArrayForEach(c, J(req, "contents")) cJSON_ArrayForEach(p, J(c, "parts")) if (
-        J(p, "functionCall")) return p;
+    cJSON_ArrayForEach(c, J(req, "contents"))
+        cJSON_ArrayForEach(p, J(c, "parts")) if (J(p, "functionCall")) return p;
     return NULL;
 }
 
@@ -629,13 +645,14 @@ static void tool_choice_and_web_search(void **state) {
     assert_null(strstr(b.body_text, "googleSearch"));
     const cJSON *fcc = J(J(b.body, "toolConfig"), "functionCallingConfig");
     assert_string_equal(S(fcc, "mode"), "ANY");
-    assert_string_equal(cJSON_GetArrayItem(J(fcc, "allowedFunctionNames"), 0)->valuestring, "mcp__srv__do.it");
-    const cJSON *d0 = cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0),
-                                           "functionDeclarations"), 0);
+    assert_string_equal(cJSON_GetArrayItem(J(fcc, "allowedFunctionNames"), 0)->valuestring,
+                        "mcp__srv__do.it");
+    const cJSON *d0 =
+        cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0), "functionDeclarations"), 0);
     assert_null(J(d0, "parameters")); /* no properties: no parameters */
     assert_string_equal(S(d0, "description"), "mcp__srv__do.it");
-    const cJSON *d1 = cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0),
-                                           "functionDeclarations"), 1);
+    const cJSON *d1 =
+        cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(b.body, "tools"), 0), "functionDeclarations"), 1);
     assert_true(valid_fn_name(S(d1, "name")));
     assert_true(strncmp(S(d1, "name"), "x_y_", 4) == 0);
     built_free(&b);
@@ -649,7 +666,7 @@ static void tool_choice_and_web_search(void **state) {
 struct grammar {
     int nstart, nstop, ndelta_msg;
     int next_index;
-    int open;            /* -1 none, else index */
+    int open; /* -1 none, else index */
     char open_type[32];
     bool after_stop;
     bool bad;
@@ -659,12 +676,12 @@ struct grammar {
 static int grammar_event(void *arg, const char *event, const char *data, size_t len) {
     struct grammar *g = arg;
     cJSON *e = cJSON_ParseWithLength(data, len);
-#define BAD(...)                                            \
-    do {                                                    \
-        if (!g->bad) snprintf(g->why, sizeof g->why, __VA_ARGS__); \
-        g->bad = true;                                      \
-        cJSON_Delete(e);                                    \
-        return 0;                                           \
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        if (!g->bad) snprintf(g->why, sizeof g->why, __VA_ARGS__);                                 \
+        g->bad = true;                                                                             \
+        cJSON_Delete(e);                                                                           \
+        return 0;                                                                                  \
     } while (0)
     if (!e) BAD("event data is not JSON");
     const char *type = S(e, "type");
@@ -737,14 +754,16 @@ static cJSON *check_stream(const char *sse, size_t len, bool complete) {
 }
 
 struct run {
-    int rc;           /* last return: XL_DONE, XL_MORE or -1 */
+    int rc; /* last return: XL_DONE, XL_MORE or -1 */
     struct err err;
-    char *out;        /* client bytes */
+    char *out; /* client bytes */
     size_t len;
     struct xl_usage usage;
 };
 
-static void run_free(struct run *r) { free(r->out); }
+static void run_free(struct run *r) {
+    free(r->out);
+}
 
 static struct run run_stream_on(const struct prov *pvp, const cJSON *body, const char *model,
                                 const char *up, size_t step);
@@ -761,8 +780,11 @@ static struct run run_stream(const cJSON *body, const char *model, const char *u
 static struct run run_stream_on(const struct prov *pvp, const cJSON *body, const char *model,
                                 const char *up, size_t step) {
     const struct prov pv = *pvp;
-    struct xl_request in = {.body = body, .provider = &pv.p, .model = model,
-                            .client_model = "claude-opus-5-5", .stream = true};
+    struct xl_request in = {.body = body,
+                            .provider = &pv.p,
+                            .model = model,
+                            .client_model = "claude-opus-5-5",
+                            .stream = true};
     struct run r;
     memset(&r, 0, sizeof r);
     struct xl_stream *st = provider_gemini.stream_new(&in, &r.err);
@@ -792,13 +814,14 @@ static struct run run_stream_on(const struct prov *pvp, const cJSON *body, const
 
 static cJSON *simple_body(const char *extra) {
     char buf[1024];
-    snprintf(buf, sizeof buf,
-             "{\"model\":\"claude-opus-5-5\",\"max_tokens\":1000,\"stream\":true,\"messages\":[{"
-             "\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"name\":\"Bash\",\"input_schema\":"
-             "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\"}}}},{\"name\":"
-             "\"Read\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":"
-             "\"string\"}}}}]%s}",
-             extra ? extra : "");
+    snprintf(
+        buf, sizeof buf,
+        "{\"model\":\"claude-opus-5-5\",\"max_tokens\":1000,\"stream\":true,\"messages\":[{"
+        "\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"name\":\"Bash\",\"input_schema\":"
+        "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\"}}}},{\"name\":"
+        "\"Read\",\"input_schema\":{\"type\":\"object\",\"properties\":{\"file_path\":{\"type\":"
+        "\"string\"}}}}]%s}",
+        extra ? extra : "");
     cJSON *b = cJSON_Parse(buf);
     assert_non_null(b);
     return b;
@@ -810,14 +833,17 @@ static cJSON *simple_body(const char *extra) {
 static const size_t STEPS[] = {1, 2, 3, 5, 7, 11, 13, 64, 0};
 #define NSTEPS (sizeof STEPS / sizeof STEPS[0])
 
-static const cJSON *block(const cJSON *msg, int i) { return cJSON_GetArrayItem(J(msg, "content"), i); }
+static const cJSON *block(const cJSON *msg, int i) {
+    return cJSON_GetArrayItem(J(msg, "content"), i);
+}
 
 static const char UP_TEXT[] =
     EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Hel\"}]},"
        "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":12,\"totalTokenCount\":12}}")
-    EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo \xc3\xa9t\xc3\xa9\"}]},"
-       "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":12,"
-       "\"candidatesTokenCount\":3,\"totalTokenCount\":15}}");
+        EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"lo "
+           "\xc3\xa9t\xc3\xa9\"}]},"
+           "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":12,"
+           "\"candidatesTokenCount\":3,\"totalTokenCount\":15}}");
 
 static void stream_text(void **state) {
     (void)state;
@@ -838,16 +864,16 @@ static void stream_text(void **state) {
     cJSON_Delete(body);
 }
 
-static const char UP_THINK_TEXT[] =
-    EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Let me think.\","
-       "\"thought\":true}]}}],\"usageMetadata\":{\"promptTokenCount\":9000,"
-       "\"cachedContentTokenCount\":8000}}")
+static const char UP_THINK_TEXT[] = EV(
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Let me think.\","
+    "\"thought\":true}]}}],\"usageMetadata\":{\"promptTokenCount\":9000,"
+    "\"cachedContentTokenCount\":8000}}")
     EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\" Done.\","
        "\"thought\":true,\"thoughtSignature\":\"Q0FGRUJBQkU=\"}]}}]}")
-    EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Answer.\"}]},"
-       "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":9000,"
-       "\"candidatesTokenCount\":25,\"thoughtsTokenCount\":60,\"cachedContentTokenCount\":8000,"
-       "\"totalTokenCount\":9085}}");
+        EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Answer.\"}]},"
+           "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":9000,"
+           "\"candidatesTokenCount\":25,\"thoughtsTokenCount\":60,\"cachedContentTokenCount\":8000,"
+           "\"totalTokenCount\":9085}}");
 
 static void stream_thinking_then_text_with_cached_usage(void **state) {
     (void)state;
@@ -884,12 +910,14 @@ static void stream_thinking_then_text_with_cached_usage(void **state) {
 static const char UP_ONE_CALL[] =
     EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Need a listing.\","
        "\"thought\":true}]}}],\"usageMetadata\":{\"promptTokenCount\":9000}}")
-    EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Checking src.\"}]}}]}")
-    EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
-       "\"Bash\",\"args\":{\"command\":\"ls src\"},\"id\":\"call-7\"},\"thoughtSignature\":"
-       "\"CpwBAdHtim9xQ3Y1cW5z\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{"
-       "\"promptTokenCount\":9000,\"candidatesTokenCount\":25,\"thoughtsTokenCount\":60,"
-       "\"totalTokenCount\":9085}}");
+        EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Checking "
+           "src.\"}]}}]}")
+            EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{"
+               "\"name\":"
+               "\"Bash\",\"args\":{\"command\":\"ls src\"},\"id\":\"call-7\"},\"thoughtSignature\":"
+               "\"CpwBAdHtim9xQ3Y1cW5z\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{"
+               "\"promptTokenCount\":9000,\"candidatesTokenCount\":25,\"thoughtsTokenCount\":60,"
+               "\"totalTokenCount\":9085}}");
 
 static void stream_one_function_call(void **state) {
     (void)state;
@@ -922,12 +950,12 @@ static void stream_one_function_call(void **state) {
     cJSON_Delete(body);
 }
 
-static const char UP_TWO_CALLS[] =
-    EV("{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
-       "\"Bash\",\"args\":{\"command\":\"ls\"}},\"thoughtSignature\":\"c2lnMQ==\"},{\"functionCall\":"
-       "{\"name\":\"Read\",\"args\":{\"file_path\":\"/a\"}}}]},\"finishReason\":\"STOP\"}],"
-       "\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":5,"
-       "\"totalTokenCount\":15}}");
+static const char UP_TWO_CALLS[] = EV(
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{\"name\":"
+    "\"Bash\",\"args\":{\"command\":\"ls\"}},\"thoughtSignature\":\"c2lnMQ==\"},{\"functionCall\":"
+    "{\"name\":\"Read\",\"args\":{\"file_path\":\"/a\"}}}]},\"finishReason\":\"STOP\"}],"
+    "\"usageMetadata\":{\"promptTokenCount\":10,\"candidatesTokenCount\":5,"
+    "\"totalTokenCount\":15}}");
 
 static void stream_two_function_calls(void **state) {
     (void)state;
@@ -958,10 +986,10 @@ static void stream_safety_max_tokens_and_blocks(void **state) {
         EV("{\"candidates\":[{\"finishReason\":\"SAFETY\",\"index\":0}],\"usageMetadata\":{"
            "\"promptTokenCount\":5,\"totalTokenCount\":5}}");
     static const char maxtok[] =
-        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"partial\"}]}}]}")
-        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" answer\"}]},\"finishReason\":"
-           "\"MAX_TOKENS\"}],\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":"
-           "1000,\"totalTokenCount\":1005}}");
+        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"partial\"}]}}]}") EV(
+            "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" answer\"}]},\"finishReason\":"
+            "\"MAX_TOKENS\"}],\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":"
+            "1000,\"totalTokenCount\":1005}}");
     static const char blocked[] =
         EV("{\"promptFeedback\":{\"blockReason\":\"PROHIBITED_CONTENT\"},\"usageMetadata\":{"
            "\"promptTokenCount\":7}}");
@@ -1007,7 +1035,8 @@ static void stream_failures(void **state) {
     assert_int_equal(r.len, 0);
     run_free(&r);
     /* a cut stream: what was written is valid so far, then an error */
-    static const char cut[] = EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hal\"}]}}]}");
+    static const char cut[] =
+        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hal\"}]}}]}");
     for (size_t s = 0; s < NSTEPS; s++) {
         r = run_stream(body, "gemini-3-flash-preview", cut, STEPS[s]);
         assert_int_equal(r.rc, -1);
@@ -1077,7 +1106,8 @@ static void thought_signature_round_trip(void **state) {
     assert_string_equal(S(fcp, "thoughtSignature"), "CpwBAdHtim9xQ3Y1cW5z");
     assert_string_equal(S(J(fcp, "functionCall"), "id"), "call-7");
     assert_string_equal(S(J(J(fcp, "functionCall"), "args"), "command"), "ls src");
-    const cJSON *fr = J(cJSON_GetArrayItem(J(last_content(b.body), "parts"), 0), "functionResponse");
+    const cJSON *fr =
+        J(cJSON_GetArrayItem(J(last_content(b.body), "parts"), 0), "functionResponse");
     assert_string_equal(S(fr, "name"), "Bash");
     assert_string_equal(S(fr, "id"), "call-7");
     assert_string_equal(S(J(fr, "response"), "output"), "a.c\nb.c");
@@ -1098,12 +1128,12 @@ static void thought_signature_round_trip(void **state) {
 static void text_signature_round_trip(void **state) {
     (void)state;
     cJSON *body = simple_body(NULL);
-    static const char up[] =
-        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\",\"thought\":true}]}}]}")
-        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"}]}}]}")
-        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" there\",\"thoughtSignature\":"
-           "\"VEVYVFNJRw==\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{"
-           "\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}");
+    static const char up[] = EV(
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\",\"thought\":true}]}}]}")
+        EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hello\"}]}}]}") EV(
+            "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\" there\",\"thoughtSignature\":"
+            "\"VEVYVFNJRw==\"}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":{"
+            "\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}");
     struct run r = run_stream(body, "gemini-3-flash-preview", up, 3);
     assert_int_equal(r.rc, XL_DONE);
     cJSON *msg = check_stream(r.out, r.len, true);
@@ -1137,7 +1167,9 @@ static void non_streaming_response(void **state) {
     cJSON *body = simple_body(NULL);
     struct prov pv;
     prov_init(&pv, NULL);
-    struct xl_request in = {.body = body, .provider = &pv.p, .model = "gemini-2.5-flash",
+    struct xl_request in = {.body = body,
+                            .provider = &pv.p,
+                            .model = "gemini-2.5-flash",
                             .client_model = "claude-sonnet-5-5"};
     static const char resp[] =
         "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"plan\","
@@ -1188,7 +1220,6 @@ static void non_streaming_response(void **state) {
     prov_free(&pv);
     cJSON_Delete(body);
 }
-
 
 static cJSON *parse_or_die(const char *t) {
     cJSON *j = cJSON_Parse(t);
@@ -1284,10 +1315,11 @@ static void awkward_histories_stay_legal(void **state) {
         cJSON_Delete(body);
     }
     /* wrong types everywhere: never a crash */
-    body = parse_or_die("{\"max_tokens\":\"x\",\"tools\":7,\"thinking\":[],\"system\":5,"
-                        "\"stop_sequences\":[1,\" \",\"END\"],\"tool_choice\":\"any\","
-                        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\"},"
-                        "{\"type\":\"tool_result\"},{\"text\":1},{\"type\":\"text\",\"text\":\"ok\"}]}]}");
+    body = parse_or_die(
+        "{\"max_tokens\":\"x\",\"tools\":7,\"thinking\":[],\"system\":5,"
+        "\"stop_sequences\":[1,\" \",\"END\"],\"tool_choice\":\"any\","
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\"},"
+        "{\"type\":\"tool_result\"},{\"text\":1},{\"type\":\"text\",\"text\":\"ok\"}]}]}");
     assert_int_equal(build(body, &pv, "gemini-2.5-flash", true, &b, &e), 0);
     assert_request_ok(&b, "wrong types");
     assert_string_equal(cJSON_GetArrayItem(J(gen_of(&b), "stopSequences"), 0)->valuestring, "END");
@@ -1311,7 +1343,8 @@ static void provider_knobs(void **state) {
     assert_null(J(b.body, "safetySettings"));
     assert_string_equal(hdr(&b, "x-goog-api-key"), "AIzaTESTKEY");
     int keys = 0;
-    for (size_t i = 0; i < b.hdrs.n; i++) keys += !strcmp(b.hdrs.v[i].name, "x-goog-api-key");
+    for (size_t i = 0; i < b.hdrs.n; i++)
+        keys += !strcmp(b.hdrs.v[i].name, "x-goog-api-key");
     assert_int_equal(keys, 1);
     built_free(&b);
     prov_free(&pv);
@@ -1408,9 +1441,12 @@ static void allocation_failures_are_errors(void **state) {
         cJSON_InitHooks(&h);
         struct built b;
         struct err e = {0};
-        struct xl_request in = {.body = J(fx, "body"), .provider = &pv.p,
-                                .model = "gemini-3-flash-preview", .client_model = "c",
-                                .api_key = "k", .stream = true};
+        struct xl_request in = {.body = J(fx, "body"),
+                                .provider = &pv.p,
+                                .model = "gemini-3-flash-preview",
+                                .client_model = "c",
+                                .api_key = "k",
+                                .stream = true};
         struct xl_http_request req;
         memset(&req, 0, sizeof req);
         int rc = provider_gemini.build(&in, &req, &e);

@@ -1,10 +1,12 @@
 /* gemini_schema: every Claude Code tool schema of the fixtures cleans to something Gemini's strict
  * subset accepts, and keeps its meaning (enums merged, bounds rewritten, notes kept). */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <stdio.h>
 #include <string.h>
@@ -64,8 +66,8 @@ static void every_fixture_tool_is_accepted(void **state) {
             for (int mode = 0; mode < 2; mode++) {
                 cJSON *out = NULL;
                 struct err e = {0};
-                assert_int_equal(gemini_schema_clean(schema, (enum gemini_schema_mode)mode, &out, &e),
-                                 0);
+                assert_int_equal(
+                    gemini_schema_clean(schema, (enum gemini_schema_mode)mode, &out, &e), 0);
                 if (out) assert_accepted(out);
                 /* every property of the original survives (the model can still send it) */
                 const cJSON *p;
@@ -143,10 +145,11 @@ static void allof_with_two_patterns_keeps_the_first(void **state) {
 
 static void anyof_stays_alone_with_description_in_branches(void **state) {
     (void)state;
-    cJSON *s = clean_text("{\"type\":\"object\",\"properties\":{\"v\":{\"description\":\"a value\","
-                          "\"title\":\"V\",\"default\":1,\"type\":[\"string\",\"integer\",\"null\"]},"
-                          "\"w\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{}},"
-                          "{\"type\":\"null\"}],\"description\":\"w\"}}}");
+    cJSON *s =
+        clean_text("{\"type\":\"object\",\"properties\":{\"v\":{\"description\":\"a value\","
+                   "\"title\":\"V\",\"default\":1,\"type\":[\"string\",\"integer\",\"null\"]},"
+                   "\"w\":{\"oneOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{}},"
+                   "{\"type\":\"null\"}],\"description\":\"w\"}}}");
     assert_accepted(s);
     assert_int_equal(cJSON_GetArraySize(at(s, "properties/v")), 1);
     assert_int_equal(cJSON_GetArraySize(at(s, "properties/v/anyOf")), 2);
@@ -163,7 +166,8 @@ static void root_union_is_folded_and_refs_inlined(void **state) {
     cJSON *s = clean_text(
         "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
         "\"child\":{\"$ref\":\"#/$defs/node\"}}}},\"anyOf\":[{\"type\":\"object\",\"properties\":"
-        "{\"a\":{\"$ref\":\"#/$defs/node\"},\"k\":{\"type\":\"string\"}},\"required\":[\"a\",\"k\"]},"
+        "{\"a\":{\"$ref\":\"#/$defs/"
+        "node\"},\"k\":{\"type\":\"string\"}},\"required\":[\"a\",\"k\"]},"
         "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"number\",\"enum\":[1,2]},\"k\":"
         "{\"type\":\"string\"}},\"required\":[\"k\"]}]}");
     assert_non_null(s);
@@ -214,7 +218,8 @@ static void checker_rejects_what_gemini_rejects(void **state) {
         "{\"type\":\"object\",\"properties\":{}}",
         "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"array\"}}}",
         "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"const\":\"x\"}}}",
-        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\",\"exclusiveMinimum\":0}}}",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\",\"exclusiveMinimum\":0}}"
+        "}",
         "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\",\"format\":\"uri\"}}}",
         "{\"$schema\":\"x\",\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}",
         "{\"type\":\"string\"}",
@@ -238,14 +243,16 @@ static void hostile_input_does_not_crash(void **state) {
     for (int i = 0; i < 200; i++)
         k += (size_t)snprintf(deep + k, sizeof deep - k, "{\"type\":\"array\",\"items\":");
     k += (size_t)snprintf(deep + k, sizeof deep - k, "{}");
-    for (int i = 0; i < 200; i++) deep[k++] = '}';
+    for (int i = 0; i < 200; i++)
+        deep[k++] = '}';
     k += (size_t)snprintf(deep + k, sizeof deep - k, "}}");
     cJSON *s = clean_text(deep);
     assert_accepted(s);
     cJSON_Delete(s);
-    s = clean_text("{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"},\"b\":true,"
-                   "\"c\":{\"type\":7,\"enum\":{},\"required\":3,\"properties\":[1]},"
-                   "\"d\":{\"$ref\":\"https://x/y\"},\"e\":{\"allOf\":[1,{\"$ref\":\"#/$defs/zz\"}]}}}");
+    s = clean_text(
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#\"},\"b\":true,"
+        "\"c\":{\"type\":7,\"enum\":{},\"required\":3,\"properties\":[1]},"
+        "\"d\":{\"$ref\":\"https://x/y\"},\"e\":{\"allOf\":[1,{\"$ref\":\"#/$defs/zz\"}]}}}");
     assert_accepted(s);
     cJSON_Delete(s);
 }
