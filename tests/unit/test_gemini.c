@@ -1489,6 +1489,105 @@ static void allocation_failures_are_errors(void **state) {
     prov_free(&pv);
 }
 
+/* Mutated upstream bytes (deterministic pseudo-random flips, cuts and splices): the translator
+ * ends with XL_DONE or an error, and what it wrote is always a valid prefix of the grammar. */
+static unsigned long lcg(unsigned long *x) {
+    *x = *x * 6364136223846793005UL + 1442695040888963407UL;
+    return *x >> 33;
+}
+
+static void mutated_streams_never_break_the_grammar(void **state) {
+    (void)state;
+    cJSON *body = simple_body(NULL);
+    const char *const seeds[] = {UP_TEXT, UP_THINK_TEXT, UP_ONE_CALL, UP_TWO_CALLS};
+    unsigned long x = 12345;
+    for (int round = 0; round < 400; round++) {
+        const char *src = seeds[round % 4];
+        size_t n = strlen(src);
+        char *m = malloc(n + 1);
+        memcpy(m, src, n + 1);
+        int edits = 1 + (int)(lcg(&x) % 4);
+        for (int k = 0; k < edits; k++) {
+            size_t at = lcg(&x) % n;
+            switch (lcg(&x) % 4) {
+            case 0:
+                m[at] = (char)(lcg(&x) % 256);
+                break; /* flip a byte */
+            case 1:
+                m[at] = '\0';
+                break; /* cut */
+            case 2:
+                m[at] = "{}[]\":,\n\r"[lcg(&x) % 10];
+                break; /* structural noise */
+            default:
+                memmove(m + at, m + at + 1, n - at);
+                break; /* drop a byte */
+            }
+            n = strlen(m);
+            if (n == 0) break;
+        }
+        struct run r = run_stream(body, "gemini-3-flash-preview", m, 1 + lcg(&x) % 40);
+        assert_true(r.rc == XL_DONE || r.rc == -1);
+        cJSON *msg = check_stream(r.out, r.len, r.rc == XL_DONE && r.len > 0);
+        cJSON_Delete(msg);
+        run_free(&r);
+        free(m);
+    }
+    cJSON_Delete(body);
+}
+
+/* Every fixture with one key removed or retyped at a time still builds or fails cleanly. */
+static void mutated_requests_build_or_fail_cleanly(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, NULL);
+    cJSON *fx = tu_fixture("claude-code-2.1.331/toolsearch-tool-reference.json");
+    const cJSON *orig = J(fx, "body");
+    static const char *const keys[] = {"messages",   "tools",         "system",      "thinking",
+                                       "max_tokens", "output_config", "tool_choice", "stream"};
+    static const char *const values[] = {"null", "7", "\"x\"", "[]", "{}", "[null,1,\"a\",{}]"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            cJSON *b = cJSON_Duplicate(orig, 1);
+            cJSON *val = cJSON_Parse(values[v]);
+            if (cJSON_GetObjectItem(b, keys[k]))
+                cJSON_ReplaceItemInObject(b, keys[k], val);
+            else
+                cJSON_AddItemToObject(b, keys[k], val);
+            struct built out;
+            struct err e = {0};
+            int rc = build(b, &pv, "gemini-3-flash-preview", true, &out, &e);
+            if (rc == 0) {
+                assert_request_ok(&out, keys[k]);
+                built_free(&out);
+            } else {
+                assert_true(e.msg[0] != '\0');
+            }
+            cJSON_Delete(b);
+        }
+    }
+    /* blocks of every message retyped */
+    const cJSON *m;
+    int i = 0;
+    cJSON_ArrayForEach(m, J(orig, "messages")) {
+        for (size_t v = 0; v < sizeof values / sizeof values[0]; v++) {
+            cJSON *b = cJSON_Duplicate(orig, 1);
+            cJSON *msg = cJSON_GetArrayItem(J(b, "messages"), i);
+            cJSON_ReplaceItemInObject(msg, "content", cJSON_Parse(values[v]));
+            struct built out;
+            struct err e = {0};
+            if (build(b, &pv, "gemini-3-flash-preview", true, &out, &e) == 0) {
+                assert_request_ok(&out, "retyped content");
+                built_free(&out);
+            }
+            cJSON_Delete(b);
+        }
+        i++;
+    }
+    cJSON_Delete(fx);
+    prov_free(&pv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_fixture_builds_a_strict_request),
@@ -1512,6 +1611,8 @@ int main(void) {
         cmocka_unit_test(provider_knobs),
         cmocka_unit_test(stream_odd_shapes),
         cmocka_unit_test(allocation_failures_are_errors),
+        cmocka_unit_test(mutated_streams_never_break_the_grammar),
+        cmocka_unit_test(mutated_requests_build_or_fail_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
