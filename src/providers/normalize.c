@@ -727,20 +727,20 @@ int xn_normalize(const cJSON *body, const struct xn_opts *opts, struct xn_conv *
             size_t j = i + 1;
             while (j < ml.n && ml.v[j].role == XN_SYSTEM) j++;
             const struct xn_msg *um = (j < ml.n && ml.v[j].role == XN_USER) ? &ml.v[j] : NULL;
+            struct xn_msg *ans = mlist_push(a, &pl);
+            if (!ans) goto nomem;
+            /* dst may have moved with the list: pair on the copy in pl */
+            if (pair(&c, &pl.v[pl.n - 2], um, ans, seen, &nseen) < 0) goto fail;
             if (um) {
-                /* system messages in between keep their place before the answer */
+                /* system messages between the calls and their answer move after the answer:
+                 * tool results must follow the calls directly (OpenAI, Gemini) */
                 for (size_t k = i + 1; k < j; k++) {
                     struct xn_msg *sm = mlist_push(a, &pl);
                     if (!sm) goto nomem;
                     *sm = ml.v[k];
                 }
+                i = j;
             }
-            struct xn_msg *ans = mlist_push(a, &pl);
-            if (!ans) goto nomem;
-            /* dst may have moved with the list: pair on the copy in pl */
-            if (pair(&c, &pl.v[pl.n - 2 - (um ? j - i - 1 : 0)], um, ans, seen, &nseen) < 0)
-                goto fail;
-            if (um) i = j;
             continue;
         }
         struct xn_msg *dst = mlist_push(a, &pl);

@@ -61,6 +61,8 @@ struct oa_cfg {
     bool invalid_args_error;
     bool supports_prefill;
     bool textualize;
+    bool tool_live;  /* tool_stream=live (§3.6.1), else buffered */
+    bool think_tags; /* a leading <think>...</think> in content is reasoning (§2.2, §3.4) */
     const cJSON *extra_headers, *extra_body, *or_provider, *or_models, *or_plugins;
     const char *http_referer, *x_title;
 };
@@ -283,6 +285,8 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->invalid_args_error = strcmp(ita, "error") == 0;
     c->supports_prefill = opt_bool(p, model, "supports_prefill", false);
     c->textualize = opt_bool(p, model, "textualize_orphan_tool_history", true);
+    c->tool_live = strcmp(xl_opt_str(p, model, "tool_stream", "buffered"), "live") == 0;
+    c->think_tags = opt_bool(p, model, "think_tags", false);
     const cJSON *v = xl_opt(p, model, "extra_headers");
     c->extra_headers = cJSON_IsObject(v) ? v : NULL;
     v = xl_opt(p, model, "extra_body");
@@ -1327,6 +1331,7 @@ enum oa_state {
     OA_THINKING, /* a thinking block is open */
     OA_TEXT,     /* a text block is open */
     OA_TOOLS,    /* tool calls are being collected (buffered mode): no block open */
+    OA_TOOL_OPEN, /* live tool mode: the tool_use block of slot `live_open` is open */
     OA_FINISHED, /* finish_reason recorded, blocks flushed: waiting for usage, [DONE] or EOF */
     OA_DONE,     /* message_stop written; the rest of the upstream is ignored */
     OA_FAILED,   /* an error was returned; the rest is ignored */
@@ -1334,6 +1339,7 @@ enum oa_state {
 
 struct oa_slot {
     long index;
+    bool started, done; /* live mode: its block was opened / closed */
     char *up_id;   /* upstream id, or NULL */
     char *name;    /* upstream name, or NULL */
     struct xl_buf args;
@@ -1349,7 +1355,8 @@ struct rd_ent { /* one accumulated reasoning_details entry (by index) */
 struct xl_stream {
     enum oa_state state;
     struct oa_cfg cfg;
-    const struct cfg_provider *provider; /* borrowed from the config (outlives the stream) */
+    char *provider_name; /* copied: a config reload may free the provider mid-stream; the
+                          * pointers inside `cfg` are not used after stream_new */
     char *model;                         /* upstream model */
     struct xl_aout aout;
     struct sse_parser sse;
@@ -1366,10 +1373,19 @@ struct xl_stream {
     bool rd_attached;  /* the reasoning details went out in a thinking block's carrier */
     bool refusal;
     bool tools_emitted;
+    size_t live_open; /* OA_TOOL_OPEN: the slot whose block is open */
+    /* think_tags: where the content is relative to a leading <think>...</think> */
+    enum { TT_START, TT_IN, TT_AFTER, TT_OUT } tt;
+    struct xl_buf tt_hold; /* bytes that may still be (part of) a tag */
+    struct xl_error xerr;  /* OA_FAILED: the error for the client */
+    bool has_xerr;
     char *finish;      /* finish_reason, or NULL */
     char *matched_stop;
     struct oa_usage usage;
     /* not-SSE fallback: the body was one JSON document (server ignored stream:true) */
+    bool sniffed;   /* the first non-blank byte was seen */
+    bool any_byte;  /* a byte other than a leading BOM was seen */
+    int bom_pos;    /* bytes of a leading BOM seen so far */
     bool whole_body;
     struct xl_buf body;
     struct xl_buf tmp;
@@ -1377,14 +1393,37 @@ struct xl_stream {
     struct evbuffer *out;
 };
 
+/* Every failure goes through here: the state becomes OA_FAILED, `err` says what happened, and
+ * st->xerr holds the Anthropic error for the client's `event: error` (openai_stream_error). */
 static int fail(struct xl_stream *st, enum err_kind k, const char *fmt, const char *arg) {
     st->state = OA_FAILED;
+    if (!st->has_xerr) {
+        memset(&st->xerr, 0, sizeof st->xerr);
+        st->xerr.status = k == ERR_NOMEM || k == ERR_INTERNAL ? 500 : 502;
+        st->xerr.type = "api_error";
+        st->xerr.retry_after_ms = -1;
+        st->xerr.should_retry = -1;
+        snprintf(st->xerr.message, sizeof st->xerr.message, fmt, arg ? arg : "");
+        st->has_xerr = true;
+    }
     return err_set(st->err, k, fmt, arg ? arg : "");
 }
 
+/* An upstream error payload (error chunk, `event: error`): mapped per §5.2. */
+static int fail_upstream(struct xl_stream *st, const char *data, size_t len) {
+    xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &st->xerr);
+    st->has_xerr = true;
+    return fail(st, ERR_UPSTREAM, "%s", st->xerr.message);
+}
+
+int openai_stream_error(const struct xl_stream *st, struct xl_error *out) {
+    if (!st || !out || st->state != OA_FAILED || !st->has_xerr) return -1;
+    *out = st->xerr;
+    return 0;
+}
+
 static int oom_fail(struct xl_stream *st) {
-    st->state = OA_FAILED;
-    return err_set(st->err, ERR_NOMEM, "openai stream: out of memory");
+    return fail(st, ERR_NOMEM, "openai stream: out of memory%s", NULL);
 }
 
 /* reasoning_details accumulator (§3.4 step 5) */
@@ -1486,8 +1525,20 @@ static int close_block(struct xl_stream *st) {
         if (!xl_buf_ok(&st->tmp)) return oom_fail(st);
         if (xl_aout_signature(&st->aout, st->tmp.p, st->tmp.len, st->out, st->err) < 0) return -1;
     }
+    if (st->state == OA_TOOL_OPEN) { /* live mode: what went out must be an object */
+        struct oa_slot *s = &st->slots[st->live_open];
+        const char *what;
+        xl_buf_reset(&st->tmp);
+        if (s->args.len && xl_tool_args_fix(s->args.p, s->args.len, false, &st->tmp, &what) != 0)
+            return fail(st, ERR_UPSTREAM,
+                        "openai stream: tool call %s ended with invalid or incomplete JSON "
+                        "arguments (malformed or interleaved calls); retry without streaming",
+                        s->name);
+        s->done = true;
+    }
     if (xl_aout_stop(&st->aout, st->out, st->err) < 0) return -1;
-    if (st->state == OA_THINKING || st->state == OA_TEXT) st->state = st->nslots ? OA_TOOLS : OA_IDLE;
+    if (st->state == OA_THINKING || st->state == OA_TEXT || st->state == OA_TOOL_OPEN)
+        st->state = st->nslots ? OA_TOOLS : OA_IDLE;
     return 0;
 }
 
@@ -1544,17 +1595,50 @@ static struct oa_slot *slot_for(struct xl_stream *st, const cJSON *entry) {
     return s;
 }
 
+/* Live mode: open the slot's block as soon as its name is known (closing the open one), flush
+ * what arrived before, then pass each fragment on; a fragment for a closed block is a protocol
+ * violation (§3.6.1 live). */
+static int tool_live(struct xl_stream *st, struct oa_slot *s, size_t before) {
+    size_t si = (size_t)(s - st->slots);
+    if (s->done) {
+        char what[120];
+        snprintf(what, sizeof what, "slot %ld after slot %ld", s->index,
+                 st->state == OA_TOOL_OPEN ? st->slots[st->live_open].index : -1L);
+        return fail(st, ERR_UPSTREAM,
+                    "upstream interleaved tool-call arguments (%s); retry without streaming", what);
+    }
+    if (!s->started) {
+        if (!s->name) return 0; /* arguments before the name: kept until it comes */
+        if (close_block(st) < 0) return -1;
+        char id[40];
+        if (xl_mint_id("toolu_", id, sizeof id) < 0)
+            return fail(st, ERR_INTERNAL, "openai stream: the system random generator failed%s", NULL);
+        if (xl_aout_tool_start(&st->aout, id, xl_namemap_back(&st->names, s->name), st->out, st->err) < 0)
+            return -1;
+        s->started = true;
+        st->tools_emitted = true;
+        st->live_open = si;
+        st->state = OA_TOOL_OPEN;
+        before = 0; /* everything so far goes out now */
+    }
+    if (s->args.len > before &&
+        xl_aout_json(&st->aout, s->args.p + before, s->args.len - before, st->out, st->err) < 0)
+        return -1;
+    return 0;
+}
+
 static int tool_entry(struct xl_stream *st, const cJSON *e) {
     if (!cJSON_IsObject(e)) return 0;
     if (st->state == OA_WAITING && commit(st) < 0) return -1;
     if ((st->state == OA_THINKING || st->state == OA_TEXT) && close_block(st) < 0) return -1;
     struct oa_slot *s = slot_for(st, e);
     if (!s) return oom_fail(st);
-    st->state = OA_TOOLS;
+    if (st->state != OA_TOOL_OPEN) st->state = OA_TOOLS;
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(e, "function");
     const char *name = jstr(fn, "name");
     if (name && *name && !s->name && !(s->name = strdup(name))) return oom_fail(st);
     const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+    size_t before = s->args.len;
     if (cJSON_IsString(args)) {
         xl_buf_adds(&s->args, args->valuestring);
     } else if (cJSON_IsObject(args)) { /* some servers send an object */
@@ -1565,6 +1649,10 @@ static int tool_entry(struct xl_stream *st, const cJSON *e) {
     if (s->args.len > OA_MAX_ARGS)
         return fail(st, ERR_UPSTREAM, "openai stream: tool-call arguments exceed 32 MiB%s", NULL);
     if (!xl_buf_ok(&s->args)) return oom_fail(st);
+    if (st->cfg.tool_live) {
+        if (s->done && s->args.len == before) return 0; /* an empty fragment */
+        return tool_live(st, s, before);
+    }
     return 0;
 }
 
@@ -1572,6 +1660,9 @@ static int tool_entry(struct xl_stream *st, const cJSON *e) {
  * redacted_thinking (O13). */
 static int flush_tools(struct xl_stream *st) {
     if (!st->nslots) return 0;
+    if (st->cfg.tool_live) { /* every named slot went out live; nameless ones are dropped */
+        return st->state == OA_TOOL_OPEN ? close_block(st) : 0;
+    }
     bool truncated = st->finish && (strcmp(st->finish, "length") == 0 || strcmp(st->finish, "max_tokens") == 0);
     /* ascending upstream index, stable for equal indices */
     for (size_t i = 1; i < st->nslots; i++) {
@@ -1627,6 +1718,78 @@ static int flush_redacted(struct xl_stream *st) {
     return xl_aout_redacted(&st->aout, st->tmp.p, st->tmp.len, st->out, st->err);
 }
 
+/* ---- content text, through the <think> tag splitter when think_tags is on */
+
+static int emit_text(struct xl_stream *st, const char *s, size_t n) {
+    if (!n) return 0;
+    if (to_text(st) < 0) return -1;
+    return xl_aout_text(&st->aout, s, n, st->out, st->err);
+}
+
+static int emit_thinking(struct xl_stream *st, const char *s, size_t n) {
+    if (!n) return 0;
+    if (to_thinking(st) < 0) return -1;
+    return st->show_reasoning ? xl_aout_thinking(&st->aout, s, n, st->out, st->err) : 0;
+}
+
+/* Leading <think>...</think> (§3.4 step 6): tags may be split across chunks, so up to 7 bytes
+ * that could start a tag are held until the next chunk. */
+static int content_text(struct xl_stream *st, const char *s, size_t n) {
+    static const char OPEN[] = "<think>", CLOSE[] = "</think>";
+    if (!st->cfg.think_tags || st->tt == TT_OUT) return emit_text(st, s, n);
+    if (st->tt == TT_AFTER) { /* the blank lines after </think> */
+        while (n && isspace((unsigned char)*s)) s++, n--;
+        if (!n) return 0;
+        st->tt = TT_OUT;
+        return emit_text(st, s, n);
+    }
+    struct xl_buf *h = &st->tt_hold;
+    xl_buf_add(h, s, n);
+    if (!xl_buf_ok(h)) return oom_fail(st);
+    if (st->tt == TT_START) {
+        size_t k = 0;
+        while (k < h->len && isspace((unsigned char)h->p[k])) k++;
+        size_t rest = h->len - k, cmp = rest < 7 ? rest : 7;
+        if (memcmp(h->p + k, OPEN, cmp) != 0) { /* no tag: plain content */
+            st->tt = TT_OUT;
+            int rc = emit_text(st, h->p, h->len);
+            xl_buf_reset(h);
+            return rc;
+        }
+        if (rest < 7) return 0; /* could still be the tag */
+        memmove(h->p, h->p + k + 7, rest - 7);
+        h->len = rest - 7;
+        st->tt = TT_IN;
+    }
+    /* TT_IN */
+    char *end = h->len ? memmem(h->p, h->len, CLOSE, 8) : NULL;
+    if (end) {
+        size_t pos = (size_t)(end - h->p), after = pos + 8;
+        if (emit_thinking(st, h->p, pos) < 0) return -1;
+        st->tt = TT_AFTER;
+        size_t rn = h->len - after;
+        char *rest = h->p + after;
+        xl_buf_reset(h);
+        return rn ? content_text(st, rest, rn) : 0; /* rest still lives in h's memory */
+    }
+    size_t keep = 0;
+    for (size_t k = h->len < 7 ? h->len : 7; k > 0 && !keep; k--)
+        if (memcmp(h->p + h->len - k, CLOSE, k) == 0) keep = k;
+    if (emit_thinking(st, h->p, h->len - keep) < 0) return -1;
+    memmove(h->p, h->p + h->len - keep, keep);
+    h->len = keep;
+    return 0;
+}
+
+/* At finish: bytes held by the splitter go out as what they were. */
+static int flush_tt(struct xl_stream *st) {
+    if (!st->tt_hold.len) return 0;
+    int rc = st->tt == TT_IN ? emit_thinking(st, st->tt_hold.p, st->tt_hold.len)
+                             : emit_text(st, st->tt_hold.p, st->tt_hold.len);
+    xl_buf_reset(&st->tt_hold);
+    return rc;
+}
+
 /* finish_reason seen (or inferred): close, flush. */
 static int record_finish(struct xl_stream *st, const char *fr, const char *matched) {
     if (!st->finish) {
@@ -1634,7 +1797,8 @@ static int record_finish(struct xl_stream *st, const char *fr, const char *match
         if (!st->finish) return oom_fail(st);
         if (matched && !(st->matched_stop = strdup(matched))) return oom_fail(st);
     }
-    if (commit(st) < 0 || close_block(st) < 0 || flush_redacted(st) < 0 || flush_tools(st) < 0)
+    if (commit(st) < 0 || flush_tt(st) < 0 || close_block(st) < 0 || flush_redacted(st) < 0 ||
+        flush_tools(st) < 0)
         return -1;
     st->state = OA_FINISHED;
     return 0;
@@ -1658,11 +1822,7 @@ static int finalise(struct xl_stream *st) {
 
 /* A data chunk (parsed JSON). */
 static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size_t len) {
-    if (upstream_error(j, data, len, NULL, st->err)) {
-        struct xl_error xe;
-        xl_map_upstream_error(0, NULL, data, len, st->provider ? st->provider->name : NULL, st->model, &xe);
-        return fail(st, ERR_UPSTREAM, "%s", xe.message);
-    }
+    if (upstream_error(j, data, len, NULL, NULL)) return fail_upstream(st, data, len);
     if (read_usage(j, &st->usage) && st->state == OA_FINISHED) return finalise(st);
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(j, "choices");
     const cJSON *c = cJSON_GetArrayItem(choices, 0);
@@ -1696,16 +1856,12 @@ static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size
     /* 6. text */
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(d, "content");
     if (cJSON_IsString(content) && content->valuestring[0]) {
-        if (to_text(st) < 0) return -1;
-        if (xl_aout_text(&st->aout, content->valuestring, strlen(content->valuestring), st->out, st->err) < 0)
-            return -1;
+        if (content_text(st, content->valuestring, strlen(content->valuestring)) < 0) return -1;
     } else if (cJSON_IsArray(content)) {
         const cJSON *p;
         cJSON_ArrayForEach(p, content) {
             const char *s = jstr(p, "text");
-            if (!s || !*s) continue;
-            if (to_text(st) < 0) return -1;
-            if (xl_aout_text(&st->aout, s, strlen(s), st->out, st->err) < 0) return -1;
+            if (s && *s && content_text(st, s, strlen(s)) < 0) return -1;
         }
     }
     const char *refusal = jstr(d, "refusal");
@@ -1738,9 +1894,7 @@ static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size
 static int on_done(struct xl_stream *st) { return finalise(st); }
 
 static int on_error_event(struct xl_stream *st, const char *data, size_t len) {
-    struct xl_error xe;
-    xl_map_upstream_error(0, NULL, data, len, st->provider ? st->provider->name : NULL, st->model, &xe);
-    return fail(st, ERR_UPSTREAM, "%s", xe.message);
+    return fail_upstream(st, data, len);
 }
 
 static int on_eof(struct xl_stream *st) {
@@ -1765,6 +1919,11 @@ static int sse_event(void *arg, const char *event, const char *data, size_t len)
     if (n == 0) return 0;
     if (n == 6 && memcmp(s, "[DONE]", 6) == 0) return on_done(st) < 0 ? 1 : (st->state == OA_DONE ? 1 : 0);
     cJSON *j = cJSON_ParseWithLength(s, n);
+    if (!j) { /* lone surrogate escapes (per-token escapes of some servers): U+FFFD, retry */
+        xl_buf_reset(&st->tmp);
+        if (xl_json_fix_surrogates(s, n, &st->tmp) > 0 && xl_buf_ok(&st->tmp))
+            j = cJSON_ParseWithLength(st->tmp.p, st->tmp.len);
+    }
     if (!j) {
         fail(st, ERR_UPSTREAM, "openai stream: the upstream sent an event that is not JSON: %.200s", s);
         return 1;
@@ -1790,18 +1949,23 @@ static struct xl_stream *oa_stream_new(const struct xl_request *in, struct err *
     }
     const char *model = in->model ? in->model : "";
     cfg_resolve(in->provider, model, &st->cfg);
-    st->provider = in->provider;
+    st->provider_name = strdup(in->provider->name ? in->provider->name : "openai");
     st->state = OA_WAITING;
     xl_namemap_init(&st->names);
     xl_buf_init(&st->body);
     xl_buf_init(&st->tmp);
+    xl_buf_init(&st->tt_hold);
     st->model = strdup(model);
-    if (!st->model || xl_aout_init(&st->aout, in->client_model ? in->client_model : model, err) < 0 ||
+    struct err aerr = {0}; /* the caller's err may hold garbage: test our own */
+    if (!st->model || !st->provider_name ||
+        xl_aout_init(&st->aout, in->client_model ? in->client_model : model, &aerr) < 0 ||
         sse_parser_init(&st->sse, 16u << 20) < 0 ||
         xl_namemap_add_tools(&st->names, cJSON_GetObjectItemCaseSensitive(in->body, "tools"),
                              XL_NAMES_OPENAI) < 0) {
-        if (!err || err->kind == ERR_NONE) err_set(err, ERR_NOMEM, "openai: out of memory");
+        if (aerr.kind != ERR_NONE) err_set(err, aerr.kind, "%s", aerr.msg);
+        else err_set(err, ERR_NOMEM, "openai: out of memory starting a stream");
         free(st->model);
+        free(st->provider_name);
         xl_namemap_free(&st->names);
         xl_aout_free(&st->aout);
         sse_parser_free(&st->sse);
@@ -1826,11 +1990,20 @@ static int oa_stream_feed(struct xl_stream *st, const char *buf, size_t len, str
     if (st->state == OA_FAILED)
         return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
     /* A body that starts with '{' is not SSE: a server that ignored stream:true (§3.1). */
-    if (st->state == OA_WAITING && !st->whole_body && st->sse.has_data == 0 &&
-        evbuffer_get_length(st->sse.line) == 0) {
+    if (!st->sniffed) {
+        static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF}; /* stripped at stream start */
         size_t k = 0;
+        while (k < len && !st->any_byte && st->bom_pos < 3 && (unsigned char)buf[k] == BOM[st->bom_pos])
+            st->bom_pos++, k++;
+        buf += k;
+        len -= k;
+        if (len) st->any_byte = true;
+        k = 0;
         while (k < len && isspace((unsigned char)buf[k])) k++;
-        if (k < len && buf[k] == '{') st->whole_body = true;
+        if (k < len) {
+            st->sniffed = true;
+            st->whole_body = buf[k] == '{';
+        }
     }
     if (st->whole_body) {
         if (st->body.len + len > (64u << 20))
@@ -1885,12 +2058,14 @@ static void oa_stream_free(struct xl_stream *st) {
     free(st->finish);
     free(st->matched_stop);
     free(st->model);
+    free(st->provider_name);
     stops_free(&st->stops);
     xl_namemap_free(&st->names);
     xl_aout_free(&st->aout);
     sse_parser_free(&st->sse);
     xl_buf_free(&st->body);
     xl_buf_free(&st->tmp);
+    xl_buf_free(&st->tt_hold);
     free(st);
 }
 
@@ -1962,6 +2137,19 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
         }
     } else if (rt) {
         xl_buf_add(&tmp, rt, rn);
+    }
+    /* think_tags: a leading <think>...</think> in the content is the reasoning */
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    const char *after_think = NULL;
+    if (cfg.think_tags && !tmp.len && cJSON_IsString(content)) {
+        const char *c0 = content->valuestring;
+        while (isspace((unsigned char)*c0)) c0++;
+        if (strncmp(c0, "<think>", 7) == 0) {
+            const char *end = strstr(c0 + 7, "</think>");
+            xl_buf_add(&tmp, c0 + 7, end ? (size_t)(end - c0 - 7) : strlen(c0 + 7));
+            after_think = end ? end + 8 : "";
+            while (isspace((unsigned char)*after_think)) after_think++;
+        }
     }
     bool has_rd = cJSON_IsArray(rd) && cJSON_GetArraySize(rd) > 0;
     if (tmp.len || has_rd) {
@@ -2039,8 +2227,8 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     }
     /* 3. text */
     xl_buf_reset(&tmp);
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-    if (cJSON_IsString(content)) xl_buf_adds(&tmp, content->valuestring);
+    if (after_think) xl_buf_adds(&tmp, after_think);
+    else if (cJSON_IsString(content)) xl_buf_adds(&tmp, content->valuestring);
     else {
         const cJSON *p;
         cJSON_ArrayForEach(p, content) if (jstr(p, "text")) xl_buf_adds(&tmp, jstr(p, "text"));

@@ -859,6 +859,56 @@ int xl_tool_args_fix(const char *raw, size_t n, bool truncated, struct xl_buf *o
 
 
 /* ========================================================================================== */
+/* lone UTF-16 surrogate escapes (edge case 28) */
+
+static int hex4(const char *s, size_t n) {
+    if (n < 4) return -1;
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                                                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+int xl_json_fix_surrogates(const char *s, size_t n, struct xl_buf *out) {
+    int fixed = 0;
+    size_t run = 0, i = 0;
+    while (i < n) {
+        if (s[i] != '\\' || i + 1 >= n) {
+            i++;
+            continue;
+        }
+        if (s[i + 1] != 'u') {
+            i += 2;
+            continue;
+        }
+        int v = hex4(s + i + 2, n - i - 2);
+        if (v >= 0xD800 && v <= 0xDBFF) {
+            int lo = (i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u') ? hex4(s + i + 8, n - i - 8) : -1;
+            if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                i += 12; /* a proper pair */
+                continue;
+            }
+        } else if (!(v >= 0xDC00 && v <= 0xDFFF)) {
+            i += 2;
+            continue;
+        }
+        /* a lone surrogate: U+FFFD */
+        xl_buf_add(out, s + run, i - run);
+        xl_buf_adds(out, "\\ufffd");
+        i += 6;
+        run = i;
+        fixed++;
+    }
+    xl_buf_add(out, s + run, n - run);
+    return fixed;
+}
+
+/* ========================================================================================== */
 /* Anthropic SSE writer */
 
 int xl_aout_init(struct xl_aout *a, const char *model, struct err *err) {
@@ -1224,6 +1274,10 @@ static void overflow_message(char *dst, size_t dsz, const char *text, const char
         }
     }
     if (i < 0) i = num_after(text, "resulted in");
+    if (i < 0 && m < 0 && text && strcasestr(text, "prompt is too long:")) { /* Anthropic's own */
+        i = num_after(text, "prompt is too long:");
+        m = num_after(text, "tokens >");
+    }
     long c = -1;
     const char *pc = text ? strcasestr(text, " in the completion") : NULL;
     if (pc) {
@@ -1444,7 +1498,7 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
     if (pname) snprintf(extra, sizeof extra, " [provider: %s]", pname);
     const char *hint = "";
     if (out->status == 404 && (ci_contains(provider, "ollama") || ci_contains(text, "try pulling")))
-        hint = " (run `ollama pull <model>` on the Ollama host)";
+        hint = " (the model is not pulled: run `ollama pull` for it on the Ollama host)";
     if (gs_is)
         snprintf(out->message, sizeof out->message,
                  "%s: the provider rejected ccrelay's API key: %s (upstream HTTP %d); check the key "

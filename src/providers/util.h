@@ -87,6 +87,10 @@ void xl_jw_cjson(struct xl_jw *w, const cJSON *node, const char *const *skip);
 void xl_jw_kstr(struct xl_jw *w, const char *k, const char *s);
 void xl_jw_kint(struct xl_jw *w, const char *k, long long v);
 void xl_jw_kbool(struct xl_jw *w, const char *k, bool v);
+/* Copy JSON text `s` to `out` with every lone UTF-16 surrogate escape (\\uD83D without its pair)
+ * replaced by \\ufffd, so cJSON (which rejects them) can parse it. Returns how many were
+ * replaced (0: out holds an identical copy). For upstream chunks that fail to parse. */
+int xl_json_fix_surrogates(const char *s, size_t n, struct xl_buf *out);
 /* Append `s` (n bytes) to `b` as the inside of a JSON string: escapes, invalid UTF-8 -> U+FFFD. */
 void xl_json_escape(struct xl_buf *b, const char *s, size_t n);
 

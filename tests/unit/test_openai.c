@@ -771,6 +771,65 @@ static void inline_system_modes(void **state) {
     prov_free(&pv);
 }
 
+static void request_knob_variants(void **state) {
+    (void)state;
+    const char *media =
+        "{\"model\":\"c\",\"max_tokens\":10,\"tools\":[{\"name\":\"Bash\",\"input_schema\":{}}],"
+        "\"tool_choice\":{\"type\":\"%s\"},"
+        "\"output_config\":{\"format\":{\"type\":\"json_schema\",\"schema\":{\"$schema\":\"s\",\"type\":\"object\"}}},"
+        "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/i.png\"}},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"file_1\"}},"
+        "{\"type\":\"document\",\"source\":{\"type\":\"base64\",\"media_type\":\"application/pdf\",\"data\":\"JVBE\"}}]}]}";
+    char req[2048];
+    struct {
+        const char *name, *url, *opts, *choice, *want_choice;
+    } rows[] = {
+        {"openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}", "auto", "auto"},
+        {"ollama", "http://127.0.0.1:11434/v1/chat/completions", "{}", "any", "required"},
+        {"deepseek", "https://api.deepseek.com/chat/completions", "{\"options\":{\"supports_json_schema\":false}}", "none", "none"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(req, sizeof req, media, rows[i].choice);
+        struct prov pv;
+        prov_init(&pv, rows[i].name, rows[i].url, rows[i].opts);
+        char *text;
+        cJSON *up = build_str(&pv, "m", req, &text);
+        assert_string_equal(js(up, "tool_choice"), rows[i].want_choice);
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(up, "response_format");
+        const cJSON *sys = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 0);
+        if (i == 0) { /* OpenRouter: URL image passed, file placeholder, PDF as a file part */
+            assert_string_equal(js(rf, "type"), "json_schema");
+            assert_non_null(strstr(text, "\"url\":\"https://x/i.png\""));
+            assert_non_null(strstr(text, "[image file file_1 omitted]"));
+            assert_non_null(strstr(text, "\"file_data\":\"data:application/pdf;base64,JVBE\""));
+            assert_null(strstr(text, "$schema"));
+        } else if (i == 1) { /* Ollama: no URL fetching, no PDF */
+            assert_non_null(strstr(text, "cannot fetch image URLs"));
+            assert_non_null(strstr(text, "[document  omitted: this model cannot read it]"));
+        } else { /* DeepSeek: no images at all; json_object + instruction; flattened text */
+            assert_string_equal(js(rf, "type"), "json_object");
+            assert_non_null(strstr(js(sys, "content"), "Reply with a single JSON object that conforms to this JSON Schema"));
+            assert_non_null(strstr(text, "[image omitted: model has no image input]"));
+            assert_null(strstr(text, "image_url"));
+            const cJSON *u = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 1);
+            assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(u, "content"))); /* not all text */
+        }
+        cJSON_Delete(up);
+        free(text);
+        prov_free(&pv);
+    }
+    /* DeepSeek flattens an all-text user message to a string */
+    struct prov pv;
+    prov_init(&pv, "deepseek", "https://api.deepseek.com/chat/completions", "{}");
+    cJSON *up = build_str(&pv, "deepseek-chat",
+                          "{\"model\":\"c\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}",
+                          NULL);
+    assert_string_equal(js(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 0), "content"), "a\nb");
+    cJSON_Delete(up);
+    prov_free(&pv);
+}
+
 static void empty_request_is_400(void **state) {
     (void)state;
     struct prov pv;
@@ -893,7 +952,7 @@ static void check_grammar(const char *s, struct parsed *p) {
             assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(j, "index")->valuedouble, open);
             if (strcmp(p->b[open].type, "thinking") == 0)
                 assert_int_equal(strncmp(p->b[open].sig, "ccrelay1.", 9), 0);
-            if (strcmp(p->b[open].type, "tool_use") == 0) {
+            if (strcmp(p->b[open].type, "tool_use") == 0 && p->b[open].text[0]) { /* "" is {} */
                 cJSON *in = cJSON_Parse(p->b[open].text);
                 assert_true(cJSON_IsObject(in));
                 cJSON_Delete(in);
@@ -929,6 +988,8 @@ struct run {
     int rc;       /* last feed/end result */
     char *out;    /* output bytes */
     struct err e;
+    struct xl_error xe; /* when rc == -1 */
+    int has_xe;
 };
 
 /* Feed `up` in pieces of `step` bytes (0: all at once), then end. */
@@ -950,6 +1011,8 @@ static struct run run_stream(const struct prov *pv, const char *model, const cha
         off += k;
     }
     if (r.rc == XL_MORE) r.rc = provider_openai.stream_end(st, ob, &r.e);
+    r.has_xe = openai_stream_error(st, &r.xe) == 0;
+    assert_int_equal(r.has_xe, r.rc == -1);
     size_t on = evbuffer_get_length(ob);
     r.out = calloc(1, on + 1);
     evbuffer_copyout(ob, r.out, on);
@@ -964,9 +1027,9 @@ static const char *REQ = "{\"model\":\"claude-opus-4-8\",\"max_tokens\":100,\"st
                          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
 /* Run at every split (when small) and all at once; every run must give the same content. */
-static void stream_all_splits(const char *up, struct parsed *out) {
+static void stream_all_splits_opts(const char *opts, const char *up, struct parsed *out) {
     struct prov pv;
-    prov_init(&pv, "openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}");
+    prov_init(&pv, "openrouter", "https://openrouter.ai/api/v1/chat/completions", opts);
     size_t n = strlen(up);
     size_t max_step = n <= 1500 ? n : 1;
     struct run r0 = run_stream(&pv, "x-ai/grok-4", REQ, up, 0);
@@ -991,6 +1054,8 @@ static void stream_all_splits(const char *up, struct parsed *out) {
     free(r0.out);
     prov_free(&pv);
 }
+
+static void stream_all_splits(const char *up, struct parsed *out) { stream_all_splits_opts("{}", up, out); }
 
 #define D(x) "data: " x "\n\n"
 
@@ -1147,6 +1212,9 @@ static void stream_error_chunk_mid_stream(void **state) {
         assert_int_equal(r.rc, -1);
         assert_int_equal(r.e.kind, ERR_UPSTREAM);
         assert_non_null(strstr(r.e.msg, "Provider returned error"));
+        assert_int_equal(r.xe.status, 502);
+        assert_string_equal(r.xe.type, "api_error");
+        assert_non_null(strstr(r.xe.message, "[provider: xAI]"));
         /* committed output so far, no message_stop */
         assert_non_null(strstr(r.out, "message_start"));
         assert_null(strstr(r.out, "message_stop"));
@@ -1156,6 +1224,12 @@ static void stream_error_chunk_mid_stream(void **state) {
     struct run r = run_stream(&pv, "x-ai/grok-4", REQ, "event: error\ndata: {\"error\":{\"message\":\"tool call validation failed\",\"code\":\"tool_use_failed\"}}\n\n", 0);
     assert_int_equal(r.rc, -1);
     assert_string_equal(r.out, "");
+    assert_int_equal(r.xe.status, 502); /* Groq tool_use_failed: a new sample usually works */
+    assert_int_equal(r.xe.should_retry, 1);
+    free(r.out);
+    r = run_stream(&pv, "x-ai/grok-4", REQ, D("{\"error\":{\"code\":429,\"message\":\"Rate limit exceeded\"}}"), 0);
+    assert_int_equal(r.rc, -1);
+    assert_string_equal(r.xe.type, "rate_limit_error");
     free(r.out);
     /* not JSON */
     r = run_stream(&pv, "x-ai/grok-4", REQ, "data: {nope\n\n", 0);
@@ -1266,6 +1340,91 @@ static void stream_stop_sequence_and_groq_usage(void **state) {
     prov_free(&pv);
 }
 
+static void stream_lone_surrogates_and_comments(void **state) {
+    (void)state;
+    struct parsed p;
+    /* a pair split across two deltas: each half is lone in its chunk -> U+FFFD, never a failure */
+    stream_all_splits("\xef\xbb\xbf" "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<\"}}]}\r\r: keepalive\r\n\r\n"
+                      "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\ud83d\"}}]}\r\n\r\n"
+                      D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\ude00b \\ud83d\\ude00\"}}]}")
+                      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+                      &p);
+    assert_string_equal(p.b[0].text, "<a\xef\xbf\xbd\xef\xbf\xbd" "b \xf0\x9f\x98\x80");
+    parsed_free(&p);
+}
+
+static void stream_think_tags(void **state) {
+    (void)state;
+    struct parsed p;
+    const char *on = "{\"options\":{\"think_tags\":true}}";
+    stream_all_splits_opts(on,
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\n<thi\"}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"nk>Let me see</th\"}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ink>\\n\\nAnswer <b>\"},\"finish_reason\":\"stop\"}]}"),
+                           &p);
+    assert_int_equal(p.nb, 2);
+    assert_string_equal(p.b[0].type, "thinking");
+    assert_string_equal(p.b[0].text, "Let me see");
+    assert_string_equal(p.b[1].text, "Answer <b>");
+    parsed_free(&p);
+    /* no tag: content untouched; knob off: tags are text */
+    stream_all_splits_opts(on, D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<b>hi</b>\"},\"finish_reason\":\"stop\"}]}"), &p);
+    assert_int_equal(p.nb, 1);
+    assert_string_equal(p.b[0].text, "<b>hi</b>");
+    parsed_free(&p);
+    stream_all_splits(D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<think>x</think>y\"},\"finish_reason\":\"stop\"}]}"), &p);
+    assert_string_equal(p.b[0].text, "<think>x</think>y");
+    parsed_free(&p);
+    /* cut inside the reasoning (length): what was held is still thinking */
+    stream_all_splits_opts(on, D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<think>abc</t\"},\"finish_reason\":\"length\"}]}"), &p);
+    assert_int_equal(p.nb, 1);
+    assert_string_equal(p.b[0].text, "abc</t");
+    assert_string_equal(p.stop_reason, "max_tokens");
+    parsed_free(&p);
+}
+
+static void stream_live_tool_mode(void **state) {
+    (void)state;
+    const char *live = "{\"options\":{\"tool_stream\":\"live\"}}";
+    struct parsed p;
+    /* sequential calls: one delta per fragment, blocks in order */
+    stream_all_splits_opts(live,
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Go.\"}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"command\\\":\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"\\\"ls sr\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"c\\\"}\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{}\"}}]}}]}")
+                           D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}"),
+                           &p);
+    assert_int_equal(p.nb, 3);
+    assert_string_equal(p.b[1].text, "{\"command\":\"ls src\"}");
+    assert_string_equal(p.b[2].text, "{}");
+    assert_string_equal(p.stop_reason, "tool_use");
+    parsed_free(&p);
+    /* interleaving is a protocol error in live mode: a block closed incomplete ... */
+    struct prov pv;
+    prov_init(&pv, "g", "https://h/v1", live);
+    struct run r = run_stream(&pv, "m", REQ,
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\\\"c\"}}]}}]}")
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}"),
+                              0);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.e.msg, "tool call Bash ended with invalid or incomplete JSON"));
+    assert_non_null(strstr(r.e.msg, "retry without streaming"));
+    free(r.out);
+    /* ... or a fragment for a block already closed */
+    r = run_stream(&pv, "m", REQ,
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{}\"}}]}}]}")
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"b\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}")
+                              D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":1}\"}}]}}]}"),
+                              0);
+    assert_int_equal(r.rc, -1);
+    assert_non_null(strstr(r.e.msg, "interleaved tool-call arguments (slot 0 after slot 1)"));
+    assert_null(strstr(r.out, "message_stop"));
+    free(r.out);
+    prov_free(&pv);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Non-stream responses (§2) */
 
@@ -1349,10 +1508,157 @@ static void nonstream_responses(void **state) {
     assert_string_equal(js(m, "stop_reason"), "tool_use");
     cJSON_Delete(m);
     free(o);
+    struct prov tp;
+    prov_init(&tp, "g", "https://h/v1", "{\"options\":{\"think_tags\":true}}");
+    o = respond(&tp, REQ, "{\"choices\":[{\"message\":{\"content\":\"<think>hmm</think>\\n\\nYes.\"},\"finish_reason\":\"stop\"}]}", &rc, &e, &u);
+    assert_int_equal(rc, 0);
+    m = cJSON_Parse(o);
+    content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    assert_string_equal(js(cJSON_GetArrayItem(content, 0), "thinking"), "hmm");
+    assert_string_equal(js(cJSON_GetArrayItem(content, 1), "text"), "Yes.");
+    cJSON_Delete(m);
+    free(o);
+    prov_free(&tp);
     o = respond(&pv, REQ, "<html>bad gateway</html>", &rc, &e, &u);
     assert_int_equal(rc, -1);
     free(o);
     prov_free(&pv);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Bad input never crashes: fixtures with random nodes replaced by values of other types, and
+ * streams assembled from odd chunks. Deterministic (fixed seed). */
+
+static unsigned long rnd(unsigned long *s) {
+    *s = *s * 6364136223846793005UL + 1442695040888963407UL;
+    return *s >> 33;
+}
+
+static int count_nodes(const cJSON *n) {
+    int c = 1;
+    const cJSON *k;
+    for (k = n ? n->child : NULL; k; k = k->next) c += count_nodes(k);
+    return c;
+}
+
+static cJSON *nth_node(cJSON *n, int *i) {
+    if ((*i)-- == 0) return n;
+    for (cJSON *k = n->child; k; k = k->next) {
+        cJSON *r = nth_node(k, i);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+static cJSON *parent_of(cJSON *root, const cJSON *n) {
+    for (cJSON *k = root->child; k; k = k->next) {
+        if (k == n) return root;
+        cJSON *r = parent_of(k, n);
+        if (r) return r;
+    }
+    return NULL;
+}
+
+static void mutated_requests_never_crash(void **state) {
+    (void)state;
+    unsigned long seed = 42;
+    struct prov pvs[3];
+    prov_init(&pvs[0], "openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}");
+    prov_init(&pvs[1], "deepseek", "https://api.deepseek.com/chat/completions", "{}");
+    prov_init(&pvs[2], "ollama", "http://127.0.0.1:11434/v1/chat/completions", "{}");
+    int ok = 0, refused = 0;
+    for (size_t f = 0; f < TU_NFIXTURES; f++) {
+        cJSON *fx = tu_fixture(tu_fixture_names[f]);
+        const cJSON *body = cJSON_GetObjectItemCaseSensitive(fx, "body");
+        int total = count_nodes(body);
+        for (int it = 0; it < 12; it++) {
+            cJSON *b = cJSON_Duplicate(body, 1);
+            for (int m = 0; m < 3; m++) {
+                int idx = 1 + (int)(rnd(&seed) % (unsigned long)(total - 1));
+                cJSON *n = nth_node(b, &idx);
+                if (!n || n == b) continue;
+                cJSON *repl;
+                switch (rnd(&seed) % 6) {
+                case 0: repl = cJSON_CreateNumber(-1); break;
+                case 1: repl = cJSON_CreateString(""); break;
+                case 2: repl = cJSON_CreateNull(); break;
+                case 3: repl = cJSON_CreateArray(); break;
+                case 4: repl = cJSON_CreateObject(); break;
+                default: repl = cJSON_CreateString("\xff\xfe bad utf-8 \xc3"); break;
+                }
+                if (!cJSON_ReplaceItemViaPointer(parent_of(b, n), n, repl)) cJSON_Delete(repl);
+            }
+            struct xl_request in = {.body = b, .provider = &pvs[it % 3].p, .model = "m", .api_key = "k"};
+            struct xl_http_request out = {0};
+            struct err e = {0};
+            if (provider_openai.build(&in, &out, &e) == 0) {
+                size_t n = evbuffer_get_length(out.body);
+                char *t = calloc(1, n + 1);
+                evbuffer_copyout(out.body, t, n);
+                cJSON *j = cJSON_Parse(t);
+                assert_non_null(j); /* always valid JSON */
+                cJSON_Delete(j);
+                free(t);
+                ok++;
+            } else {
+                assert_true(e.msg[0] != 0);
+                refused++;
+            }
+            req_free(&out);
+            cJSON_Delete(b);
+        }
+        cJSON_Delete(fx);
+    }
+    assert_true(ok > 0);
+    (void)refused;
+    for (int i = 0; i < 3; i++) prov_free(&pvs[i]);
+}
+
+static void odd_streams_never_crash(void **state) {
+    (void)state;
+    static const char *const pieces[] = {
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"t\"}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"reasoning\":\"r\"}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"x\",\"function\":{\"name\":\"Bash\",\"arguments\":\"{\"}}]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"function\":{\"arguments\":\"}\"}}]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":{\"a\":1}}}]}"),
+        D("{\"choices\":\"x\",\"usage\":5}"),
+        D("{\"choices\":[{\"delta\":7,\"finish_reason\":3}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"d\",\"index\":0},5]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"text\",\"text\":\"p\"}]}}]}"),
+        D("{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"),
+        D("{\"choices\":[],\"usage\":{\"prompt_tokens\":\"many\"}}"),
+        D("[1,2,3]"),
+        D("\"str\""),
+        "data: [DONE]\n\n",
+        ": comment\n\n",
+        "event: ping\ndata: {}\n\n",
+        "\r\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\\ud800\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xff\"}}]}\n\n",
+    };
+    const size_t np = sizeof pieces / sizeof *pieces;
+    unsigned long seed = 7;
+    const char *opts[] = {"{}", "{\"options\":{\"tool_stream\":\"live\",\"think_tags\":true}}"};
+    for (int it = 0; it < 300; it++) {
+        char up[8192] = "";
+        int k = 1 + (int)(rnd(&seed) % 8);
+        for (int i = 0; i < k; i++) strcat(up, pieces[rnd(&seed) % np]);
+        struct prov pv;
+        prov_init(&pv, "g", "https://h/v1", opts[it % 2]);
+        struct run r = run_stream(&pv, "m", REQ, up, 1 + rnd(&seed) % 40);
+        if (r.rc == XL_DONE) {
+            struct parsed p;
+            check_grammar(r.out, &p); /* complete and well formed */
+            parsed_free(&p);
+        } else {
+            assert_int_equal(r.rc, -1);
+            assert_true(r.e.msg[0] != 0);
+            assert_null(strstr(r.out, "message_stop"));
+        }
+        free(r.out);
+        prov_free(&pv);
+    }
 }
 
 int main(void) {
@@ -1368,6 +1674,7 @@ int main(void) {
         cmocka_unit_test(deepseek_reasoning_content_round_trip),
         cmocka_unit_test(openrouter_cache_control_last_four),
         cmocka_unit_test(inline_system_modes),
+        cmocka_unit_test(request_knob_variants),
         cmocka_unit_test(empty_request_is_400),
         cmocka_unit_test(stream_plain_text_utf8_splits),
         cmocka_unit_test(stream_reasoning_then_text),
@@ -1381,7 +1688,12 @@ int main(void) {
         cmocka_unit_test(stream_not_sse_body_is_converted),
         cmocka_unit_test(stream_display_omitted_and_encrypted_reasoning),
         cmocka_unit_test(stream_stop_sequence_and_groq_usage),
+        cmocka_unit_test(stream_lone_surrogates_and_comments),
+        cmocka_unit_test(stream_think_tags),
+        cmocka_unit_test(stream_live_tool_mode),
         cmocka_unit_test(nonstream_responses),
+        cmocka_unit_test(mutated_requests_never_crash),
+        cmocka_unit_test(odd_streams_never_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
