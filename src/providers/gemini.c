@@ -1065,7 +1065,22 @@ static void print_node(struct xl_buf *b, const cJSON *n, int depth) {
     }
 }
 
+static int build_into(const struct xl_request *in, struct xl_http_request *out, struct err *err);
+
+/* The caller's err may be uninitialised: work on a local record and copy it out once. */
 static int gemini_build(const struct xl_request *in, struct xl_http_request *out, struct err *err) {
+    struct err local;
+    err_clear(&local);
+    int rc = build_into(in, out, &local);
+    if (rc < 0) {
+        if (local.kind == ERR_NONE)
+            err_set(&local, ERR_NOMEM, "gemini: out of memory building the upstream request");
+        if (err) *err = local;
+    }
+    return rc;
+}
+
+static int build_into(const struct xl_request *in, struct xl_http_request *out, struct err *err) {
     if (!in || !in->body || !in->provider || !out)
         return err_set(err, ERR_INTERNAL, "gemini: build called without a request");
     struct req r;
@@ -1152,7 +1167,7 @@ static int gemini_build(const struct xl_request *in, struct xl_http_request *out
     }
     rc = 0;
 done:
-    if (rc < 0 && err && (err->kind == ERR_NONE || (r.b.oom && err->kind == ERR_NOMEM)))
+    if (rc < 0 && r.b.oom && err->kind == ERR_NONE)
         err_set(err, ERR_NOMEM, "gemini: out of memory building the upstream request");
     if (rc < 0) {
         /* a failed build hands nothing back */
@@ -1214,6 +1229,10 @@ struct xl_stream {
     enum { BODY_UNKNOWN = 0, BODY_SSE, BODY_JSON } body_kind;
     struct xl_buf raw;
 
+    /* the failure, mapped for the client (gemini_stream_error) */
+    struct xl_error xerr;
+    bool failed;
+
     /* the current feed call */
     struct evbuffer *out;
     struct err *err;
@@ -1223,11 +1242,23 @@ struct xl_stream {
 static int st_fail(struct xl_stream *st, enum err_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int st_fail(struct xl_stream *st, enum err_kind kind, const char *fmt, ...) {
+    struct err e;
     va_list ap;
     va_start(ap, fmt);
-    err_vset(st->err, kind, fmt, ap);
+    err_vset(&e, kind, fmt, ap);
     va_end(ap);
+    if (st->err) *st->err = e;
     st->state = ST_FAILED;
+    if (!st->failed) {
+        /* the client's view of it, unless a mapped upstream error was recorded already */
+        st->failed = true;
+        memset(&st->xerr, 0, sizeof st->xerr);
+        st->xerr.status = kind == ERR_TIMEOUT ? 504 : kind == ERR_UPSTREAM ? 502 : 500;
+        st->xerr.type = kind == ERR_TIMEOUT ? "timeout_error" : "api_error";
+        st->xerr.retry_after_ms = -1;
+        st->xerr.should_retry = -1;
+        snprintf(st->xerr.message, sizeof st->xerr.message, "%s", e.msg);
+    }
     return -1;
 }
 
@@ -1507,11 +1538,13 @@ static int finalize(struct xl_stream *st) {
     const char *f = st->finish;
     if (is_bad_call(f) && st->ncalls == 0 && !st->text_seen &&
         !(streq(f, "UNEXPECTED_TOOL_CALL") && !st->tools_declared)) {
-        return st_fail(st, ERR_UPSTREAM,
-                       "Gemini (%s) ended with %s%s%s before producing any output; a retry "
-                       "samples again and usually succeeds",
-                       st->model, f, st->finish_message ? ": " : "",
-                       st->finish_message ? st->finish_message : "");
+        st_fail(st, ERR_UPSTREAM,
+                "Gemini (%s) ended with %s%s%s before producing any output; a retry samples "
+                "again and usually succeeds",
+                st->model, f, st->finish_message ? ": " : "",
+                st->finish_message ? st->finish_message : "");
+        st->xerr.should_retry = 1; /* §5.4: x-should-retry: true */
+        return -1;
     }
     if (ensure_started(st) < 0) return -1;
     if (close_block(st, false) < 0) return -1;
@@ -1578,11 +1611,12 @@ static int on_prompt_blocked(struct xl_stream *st, const char *reason) {
 }
 
 static int on_upstream_error(struct xl_stream *st, const char *data, size_t len) {
-    struct xl_error xe;
-    xl_map_upstream_error(0, NULL, data, len, st->provider, st->model, &xe);
-    enum err_kind k = ERR_UPSTREAM;
-    if (xe.status == 504) k = ERR_TIMEOUT;
-    return st_fail(st, k, "%s", xe.message);
+    /* an error object inside a 200 stream: its own code decides (RESOURCE_EXHAUSTED -> 429,
+     * UNAVAILABLE -> 529, ...) */
+    xl_map_upstream_error(0, NULL, data, len, st->provider, st->model, &st->xerr);
+    st->failed = true;
+    enum err_kind k = st->xerr.status == 504 ? ERR_TIMEOUT : ERR_UPSTREAM;
+    return st_fail(st, k, "%s", st->xerr.message);
 }
 
 static int step_obj(struct xl_stream *st, const cJSON *ev);
@@ -1592,6 +1626,15 @@ static int step_obj(struct xl_stream *st, const cJSON *ev);
 static int step_event(struct xl_stream *st, const char *data, size_t len) {
     if (st->state == ST_DONE || st->state == ST_FAILED) return 0;
     cJSON *j = cJSON_ParseWithLength(data, len);
+    if (!j) {
+        /* lone UTF-16 surrogate escapes (cJSON rejects them) become U+FFFD; anything else
+         * that does not parse is a protocol error */
+        struct xl_buf fixed;
+        xl_buf_init(&fixed);
+        if (xl_json_fix_surrogates(data, len, &fixed) > 0 && xl_buf_ok(&fixed))
+            j = cJSON_ParseWithLength(fixed.p, fixed.len);
+        xl_buf_free(&fixed);
+    }
     if (!j) {
         return st_fail(st, ERR_UPSTREAM,
                        "Gemini (%s) sent a stream event that is not JSON (%zu bytes)", st->model,
@@ -1766,7 +1809,8 @@ nomem:
 static int gemini_stream_feed(struct xl_stream *st, const char *buf, size_t len,
                               struct evbuffer *out, struct err *err) {
     if (st->state == ST_DONE) return XL_DONE;
-    if (st->state == ST_FAILED) return err_set(err, ERR_UPSTREAM, "gemini stream: already failed");
+    if (st->state == ST_FAILED)
+        return err_set(err, ERR_UPSTREAM, "gemini stream: already failed: %s", st->xerr.message);
     st->out = out;
     st->err = err;
     if (st->body_kind == BODY_UNKNOWN) {
@@ -1778,28 +1822,25 @@ static int gemini_stream_feed(struct xl_stream *st, const char *buf, size_t len,
         }
     }
     if (st->body_kind == BODY_JSON) {
-        if (st->raw.len + len > MAX_EVENT_BYTES) {
-            st->state = ST_FAILED;
-            return err_set(err, ERR_UPSTREAM, "Gemini (%s) sent a body over %u bytes", st->model,
+        if (st->raw.len + len > MAX_EVENT_BYTES)
+            return st_fail(st, ERR_UPSTREAM, "Gemini (%s) sent a body over %u bytes", st->model,
                            MAX_EVENT_BYTES);
-        }
         xl_buf_add(&st->raw, buf, len);
         if (!xl_buf_ok(&st->raw)) return st_fail(st, ERR_NOMEM, "gemini stream: out of memory");
         return XL_MORE;
     }
     int rc = sse_feed(&st->sse, buf, len, sse_cb, st);
-    if (rc == SSE_TOO_LARGE) {
-        st->state = ST_FAILED;
-        return err_set(err, ERR_UPSTREAM, "Gemini (%s) sent a stream event over %u bytes",
-                       st->model, MAX_EVENT_BYTES);
-    }
+    if (rc == SSE_TOO_LARGE)
+        return st_fail(st, ERR_UPSTREAM, "Gemini (%s) sent a stream event over %u bytes", st->model,
+                       MAX_EVENT_BYTES);
     if (rc != 0 || st->state == ST_FAILED) return -1;
     return st->state == ST_DONE ? XL_DONE : XL_MORE;
 }
 
 static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct err *err) {
     if (st->state == ST_DONE) return XL_DONE;
-    if (st->state == ST_FAILED) return err_set(err, ERR_UPSTREAM, "gemini stream: already failed");
+    if (st->state == ST_FAILED)
+        return err_set(err, ERR_UPSTREAM, "gemini stream: already failed: %s", st->xerr.message);
     st->out = out;
     st->err = err;
     if (st->body_kind == BODY_JSON) {
@@ -1818,6 +1859,12 @@ static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct 
     if (st->state == ST_FINISHED) return finalize(st) < 0 ? -1 : XL_DONE;
     return st_fail(st, ERR_UPSTREAM, "Gemini (%s): upstream stream ended before completion",
                    st->model);
+}
+
+int gemini_stream_error(const struct xl_stream *st, struct xl_error *out) {
+    if (!st || !st->failed || !out) return -1;
+    *out = st->xerr;
+    return 0;
 }
 
 static void gemini_stream_usage(const struct xl_stream *st, struct xl_usage *out) {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "providers/provider.h"
+#include "providers/util.h"
 
 /* Model families (errata G5): which thinking knob a model takes. */
 enum gemini_family {
@@ -24,6 +25,18 @@ enum gemini_family gemini_family_of(const char *model);
 
 /* The placeholder Google documents for function calls whose signature is unknown (G4). */
 #define GEMINI_SKIP_SIGNATURE "skip_thought_signature_validator"
+
+/* After stream_feed / stream_end (or response) of provider_gemini returned -1: the Anthropic
+ * error to send, as `event: error` once committed or as the HTTP answer before: status, type,
+ * message and retry hints. An error object inside the stream is mapped by its own code (§5.2:
+ * RESOURCE_EXHAUSTED -> 429 rate_limit_error, UNAVAILABLE -> overloaded_error, ...);
+ * MALFORMED_FUNCTION_CALL with nothing produced -> 502 api_error with should_retry = 1; a cut or
+ * malformed stream -> 502 api_error. Returns 0, or -1 when the stream has not failed. As with
+ * the OpenAI side, `out` of the failing call may already hold earlier events: write them first. */
+int gemini_stream_error(const struct xl_stream *st, struct xl_error *out);
+/* For a non-stream answer that response() refused with ERR_UPSTREAM because the 2xx body holds
+ * an error object, xl_map_upstream_error(0, hdrs, body, len, ...) on the same body gives the
+ * mapped error (its own code decides). */
 
 /* Fold an Anthropic SSE byte stream (as written by a stream translator) into the Anthropic
  * message JSON a non-streaming client expects. Appends the message to `out`. Used by the

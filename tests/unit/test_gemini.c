@@ -759,6 +759,8 @@ struct run {
     char *out; /* client bytes */
     size_t len;
     struct xl_usage usage;
+    struct xl_error xerr; /* gemini_stream_error after a failure */
+    int xerr_rc;
 };
 
 static void run_free(struct run *r) {
@@ -803,6 +805,7 @@ static struct run run_stream_on(const struct prov *pvp, const cJSON *body, const
     }
     if (r.rc == XL_MORE) r.rc = provider_gemini.stream_end(st, out, &r.err);
     provider_gemini.stream_usage(st, &r.usage);
+    r.xerr_rc = gemini_stream_error(st, &r.xerr);
     provider_gemini.stream_free(st);
     r.len = evbuffer_get_length(out);
     r.out = malloc(r.len + 1);
@@ -1033,6 +1036,31 @@ static void stream_failures(void **state) {
     assert_int_equal(r.err.kind, ERR_UPSTREAM);
     assert_non_null(strstr(r.err.msg, "MALFORMED_FUNCTION_CALL"));
     assert_int_equal(r.len, 0);
+    assert_int_equal(r.xerr_rc, 0);
+    assert_int_equal(r.xerr.status, 502);
+    assert_string_equal(r.xerr.type, "api_error");
+    assert_int_equal(r.xerr.should_retry, 1);
+    run_free(&r);
+    /* a quota error inside the stream keeps its meaning for the client */
+    r = run_stream(body, "gemini-3-flash-preview",
+                   EV("{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\","
+                      "\"status\":\"RESOURCE_EXHAUSTED\"}}"),
+                   0);
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.xerr_rc, 0);
+    assert_int_equal(r.xerr.status, 429);
+    assert_string_equal(r.xerr.type, "rate_limit_error");
+    run_free(&r);
+    /* a lone surrogate escape split from its pair is repaired, not fatal */
+    r = run_stream(body, "gemini-3-flash-preview",
+                   EV("{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"a\\ud83d\"}]},"
+                      "\"finishReason\":\"STOP\"}],\"usageMetadata\":{}}"),
+                   0);
+    assert_int_equal(r.rc, XL_DONE);
+    assert_int_equal(r.xerr_rc, -1);
+    cJSON *rm = check_stream(r.out, r.len, true);
+    assert_string_equal(S(block(rm, 0), "text"), "a\xef\xbf\xbd");
+    cJSON_Delete(rm);
     run_free(&r);
     /* a cut stream: what was written is valid so far, then an error */
     static const char cut[] =
