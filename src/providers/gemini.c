@@ -72,6 +72,7 @@ struct gopts {
     bool show_thoughts;                  /* show_thoughts (§4.7) */
     bool updates_show_reasoning;         /* updates_show_reasoning (R5, O11) */
     bool inline_as_user;                 /* gemini_inline_system: "as_user" (§4.2) */
+    bool url_as_file;                    /* gemini_image_url: "file_data" (§4.2) */
     long max_output;                     /* model_max_output (§4.6, R8) */
     const cJSON *levels;                 /* gemini_thinking_levels: allowed levels (G5) */
 };
@@ -115,6 +116,7 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
     o->show_thoughts = xl_opt_bool(p, model, "show_thoughts", true);
     o->updates_show_reasoning = xl_opt_bool(p, model, "updates_show_reasoning", false);
     o->inline_as_user = streq(xl_opt_str(p, model, "gemini_inline_system", "hoist"), "as_user");
+    o->url_as_file = streq(xl_opt_str(p, model, "gemini_image_url", "placeholder"), "file_data");
     /* the output cap: family default, Claude Code Router's `maxtoken` transformer, then the
      * knobs model_max_output and its alias max_tokens (as the OpenAI side reads them) */
     long dflt = o->fam == GEMINI_FAMILY_NONE ? 8192 : 65536;
@@ -253,7 +255,21 @@ static void contents_free(struct gcontents *cs) {
 }
 
 /* An Anthropic image/document block -> one Gemini part (inline data, or a text placeholder). */
-static cJSON *media_part(struct bld *b, const cJSON *blk, bool image) {
+/* The MIME type of a file URL from its extension, or NULL when unknown. */
+static const char *mime_of_url(const char *url) {
+    static const char *const map[][2] = {{".png", "image/png"},      {".jpg", "image/jpeg"},
+                                         {".jpeg", "image/jpeg"},    {".webp", "image/webp"},
+                                         {".heic", "image/heic"},    {".heif", "image/heif"},
+                                         {".pdf", "application/pdf"}};
+    size_t n = strcspn(url, "?#");
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        size_t el = strlen(map[i][0]);
+        if (n >= el && strncasecmp(url + n - el, map[i][0], el) == 0) return map[i][1];
+    }
+    return NULL;
+}
+
+static cJSON *media_part(struct bld *b, const cJSON *blk, bool image, bool url_as_file) {
     const cJSON *src = jget(blk, "source");
     const char *st = jstr(src, "type"), *mt = jstr(src, "media_type"), *data = jstr(src, "data");
     char buf[600];
@@ -273,6 +289,16 @@ static cJSON *media_part(struct bld *b, const cJSON *blk, bool image) {
                  streq(mt, "image/gif") ? "GIF " : "", mt);
         if (!image) snprintf(buf, sizeof buf, "[document omitted: %s is not supported]", mt);
         return text_part_copy(b, buf);
+    }
+    const char *url = jstr(src, "url");
+    const char *umime = url ? mime_of_url(url) : NULL;
+    if (streq(st, "url") && url_as_file && umime) {
+        /* gemini_image_url: file_data (works only for URIs Gemini can fetch) */
+        cJSON *p = cJSON_CreateObject(), *fd = cJSON_CreateObject();
+        add(b, fd, "mimeType", cJSON_CreateStringReference(umime));
+        add(b, fd, "fileUri", str_ref(b, url));
+        add(b, p, "fileData", fd);
+        return p;
     }
     if (streq(st, "url")) {
         snprintf(buf, sizeof buf, "[%s: %.500s]", image ? "image" : "document",
@@ -354,7 +380,7 @@ static void add_function_response(struct req *r, struct gcontent *c, const struc
             if (t.len) xl_buf_addc(&t, '\n');
             xl_buf_add(&t, p->text, p->len);
         } else if (p->src) {
-            cJSON *mp = media_part(b, p->src, p->kind == XN_IMAGE);
+            cJSON *mp = media_part(b, p->src, p->kind == XN_IMAGE, r->o.url_as_file);
             const char *ph = jstr(mp, "text");
             if (ph) {
                 if (t.len) xl_buf_addc(&t, '\n');
@@ -491,7 +517,8 @@ static void add_user(struct req *r, const struct xn_msg *m) {
             break;
         case XN_IMAGE:
         case XN_DOCUMENT:
-            if (x->src) push(b, c->parts, media_part(b, x->src, x->kind == XN_IMAGE));
+            if (x->src)
+                push(b, c->parts, media_part(b, x->src, x->kind == XN_IMAGE, r->o.url_as_file));
             break;
         case XN_TOOL_RESULT:
             add_function_response(r, c, x);

@@ -1391,6 +1391,21 @@ static void provider_knobs(void **state) {
     assert_string_equal(S(cJSON_GetArrayItem(J(b.body, "safetySettings"), 0), "threshold"),
                         "BLOCK_NONE");
     built_free(&b);
+    prov_free(&pv);
+    /* URL images as fileData when asked */
+    prov_init(&pv, "{\"gemini_image_url\":\"file_data\"}");
+    cJSON *img = parse_or_die(
+        "{\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\","
+        "\"source\":{\"type\":\"url\",\"url\":\"https://x.example/a.JPG?s=1\"}},{\"type\":"
+        "\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x.example/noext\"}}]}]}");
+    assert_int_equal(build(img, &pv, "gemini-3-flash-preview", false, &b, &e), 0);
+    assert_request_ok(&b, "file_data");
+    parts = J(cJSON_GetArrayItem(J(b.body, "contents"), 0), "parts");
+    assert_string_equal(S(J(cJSON_GetArrayItem(parts, 0), "fileData"), "mimeType"), "image/jpeg");
+    assert_string_equal(S(cJSON_GetArrayItem(parts, 1), "text"),
+                        "[image: https://x.example/noext]");
+    built_free(&b);
+    cJSON_Delete(img);
     cJSON_Delete(fx);
     prov_free(&pv);
 }
