@@ -6,7 +6,28 @@
  * and no state outlives a call except what a struct xl_stream owns. What must survive between
  * turns (thought signatures, Gemini call ids) rides in what Claude Code sends back verbatim:
  * tool ids (`toolu_<24>__gi<N>_<..>__gs<N>_<..>`) and thinking signatures (`ccrelay1.` carrier,
- * profile "gemini"). No process-wide cache exists. */
+ * profile "gemini"). No process-wide cache exists.
+ *
+ * Knobs (provider `options`, overridable in `model_options["<model>"]`; defaults in brackets):
+ *   model_max_output / max_tokens   output cap [65536; 8192 for gemini-1*, gemini-2.0*; the
+ *                                   `maxtoken` transformer's max_tokens when set]
+ *   gemini_schema_mode              "jsonschema" (parametersJsonSchema) | "openapi" (parameters)
+ *                                   [jsonschema for the level family, openapi otherwise]
+ *   gemini_thinking_levels          allowed thinkingLevel values [["low","high"]]
+ *   gemini_requires_signatures      placeholder signature on unsigned calls [level family]
+ *   gemini_drop_sampling            omit temperature/topP/topK [level family]
+ *   gemini_multimodal_fn_response   tool-result media inside functionResponse.parts [level]
+ *   gemini_json_with_tools          JSON output together with tools [level family]
+ *   gemini_response_schema          "openapi": responseSchema cleaned, not responseJsonSchema
+ *   gemini_search_with_functions    keep googleSearch beside function declarations [false]
+ *   gemini_fr_siblings              "before" | "separate" [before]
+ *   gemini_inline_system            "hoist" | "as_user" [hoist]
+ *   gemini_image_url                "placeholder" | "file_data" [placeholder]
+ *   gemini_safety_settings          safetySettings array sent as is [none]
+ *   show_thoughts                   includeThoughts [true]
+ *   updates_show_reasoning          thinking text for display "updates" [false]
+ *   textualize_orphan_tool_history  N6 [true]
+ *   extra_headers                   added to the upstream request (never a second key) */
 #ifndef CCRELAY_PROVIDER_GEMINI_H
 #define CCRELAY_PROVIDER_GEMINI_H
 
