@@ -338,7 +338,11 @@ static cJSON *media_part(struct bld *b, const cJSON *blk, bool image, bool url_a
         xl_buf_free(&t);
         return p;
     }
-    snprintf(buf, sizeof buf, "[%s omitted]", image ? "image" : "document");
+    const char *fid = jstr(src, "file_id");
+    if (streq(st, "file") && fid) /* Anthropic Files API ids mean nothing to Gemini */
+        snprintf(buf, sizeof buf, "[%s file %.200s omitted]", image ? "image" : "document", fid);
+    else
+        snprintf(buf, sizeof buf, "[%s omitted]", image ? "image" : "document");
     return text_part_copy(b, buf);
 }
 

@@ -1265,25 +1265,27 @@ static void awkward_histories_stay_legal(void **state) {
     static const char png[] = "iVBORw0KGgo=";
     char text[4096];
     /* starts with an assistant turn; a call without a result; an orphan result; images */
-    snprintf(text, sizeof text,
-             "{\"max_tokens\":10,\"tools\":[{\"name\":\"Read\",\"input_schema\":{\"type\":"
-             "\"object\",\"properties\":{\"p\":{\"type\":\"string\"}}}}],\"messages\":["
-             "{\"role\":\"assistant\",\"content\":\"Earlier answer.\"},"
-             "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
-             "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\","
-             "\"data\":\"%s\"}},{\"type\":\"image\",\"source\":{\"type\":\"base64\","
-             "\"media_type\":\"image/gif\",\"data\":\"R0lG\"}},{\"type\":\"image\",\"source\":"
-             "{\"type\":\"url\",\"url\":\"https://x.example/a.png\"}}]},"
-             "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"t\","
-             "\"signature\":\"\"},{\"type\":\"tool_use\",\"id\":\"toolu_A\",\"name\":\"Read\","
-             "\"input\":{\"p\":\"/a\"}},{\"type\":\"tool_use\",\"id\":\"toolu_B\",\"name\":"
-             "\"Read\",\"input\":{\"p\":\"/b\"}}]},"
-             "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
-             "\"toolu_B\",\"content\":[{\"type\":\"text\",\"text\":\"B here\"},{\"type\":"
-             "\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":"
-             "\"%s\"}}]},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_ZZ\",\"content\":"
-             "\"stale\"},{\"type\":\"text\",\"text\":\"go on\"}]}]}",
-             png, png);
+    snprintf(
+        text, sizeof text,
+        "{\"max_tokens\":10,\"tools\":[{\"name\":\"Read\",\"input_schema\":{\"type\":"
+        "\"object\",\"properties\":{\"p\":{\"type\":\"string\"}}}}],\"messages\":["
+        "{\"role\":\"assistant\",\"content\":\"Earlier answer.\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"look\"},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\","
+        "\"data\":\"%s\"}},{\"type\":\"image\",\"source\":{\"type\":\"base64\","
+        "\"media_type\":\"image/gif\",\"data\":\"R0lG\"}},{\"type\":\"image\",\"source\":"
+        "{\"type\":\"url\",\"url\":\"https://x.example/a.png\"}},{\"type\":\"image\",\"source\":"
+        "{\"type\":\"file\",\"file_id\":\"file_011\"}}]},"
+        "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"t\","
+        "\"signature\":\"\"},{\"type\":\"tool_use\",\"id\":\"toolu_A\",\"name\":\"Read\","
+        "\"input\":{\"p\":\"/a\"}},{\"type\":\"tool_use\",\"id\":\"toolu_B\",\"name\":"
+        "\"Read\",\"input\":{\"p\":\"/b\"}}]},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
+        "\"toolu_B\",\"content\":[{\"type\":\"text\",\"text\":\"B here\"},{\"type\":"
+        "\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":"
+        "\"%s\"}}]},{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_ZZ\",\"content\":"
+        "\"stale\"},{\"type\":\"text\",\"text\":\"go on\"}]}]}",
+        png, png);
     cJSON *body = parse_or_die(text);
     for (int m = 0; m < 2; m++) {
         const char *model = m ? "gemini-2.5-flash" : "gemini-3-flash-preview";
@@ -1294,6 +1296,7 @@ static void awkward_histories_stay_legal(void **state) {
         assert_non_null(strstr(b.body_text, "\"inlineData\":{\"mimeType\":\"image/png\""));
         assert_non_null(strstr(b.body_text, "[GIF image omitted"));
         assert_non_null(strstr(b.body_text, "[image: https://x.example/a.png]"));
+        assert_non_null(strstr(b.body_text, "[image file file_011 omitted]"));
         const cJSON *last = J(last_content(b.body), "parts");
         /* results in call order: A was never answered (synthetic error), then B */
         int n = cJSON_GetArraySize(last);
