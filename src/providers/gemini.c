@@ -73,6 +73,7 @@ struct gopts {
     bool updates_show_reasoning;         /* updates_show_reasoning (R5, O11) */
     bool inline_as_user;                 /* gemini_inline_system: "as_user" (§4.2) */
     bool url_as_file;                    /* gemini_image_url: "file_data" (§4.2) */
+    unsigned schema_flags;               /* gemini_anyof: first, gemini_empty_object (§4.4) */
     long max_output;                     /* model_max_output (§4.6, R8) */
     const cJSON *levels;                 /* gemini_thinking_levels: allowed levels (G5) */
 };
@@ -117,6 +118,11 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
     o->updates_show_reasoning = xl_opt_bool(p, model, "updates_show_reasoning", false);
     o->inline_as_user = streq(xl_opt_str(p, model, "gemini_inline_system", "hoist"), "as_user");
     o->url_as_file = streq(xl_opt_str(p, model, "gemini_image_url", "placeholder"), "file_data");
+    o->schema_flags = 0;
+    if (streq(xl_opt_str(p, model, "gemini_anyof", "keep"), "first"))
+        o->schema_flags |= GEMINI_SCHEMA_ANYOF_FIRST;
+    if (streq(xl_opt_str(p, model, "gemini_empty_object", "omit"), "placeholder"))
+        o->schema_flags |= GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER;
     /* the output cap: family default, Claude Code Router's `maxtoken` transformer, then the
      * knobs model_max_output and its alias max_tokens (as the OpenAI side reads them) */
     long dflt = o->fam == GEMINI_FAMILY_NONE ? 8192 : 65536;
@@ -676,7 +682,8 @@ static int build_tools(struct req *r, cJSON *root) {
         add(b, d, "description",
             str_ref(b, t->description && *t->description ? t->description : t->name));
         cJSON *params = NULL;
-        if (gemini_schema_clean(t->schema, r->o.schema_mode, &params, b->err) < 0) {
+        if (gemini_schema_clean(t->schema, r->o.schema_mode | r->o.schema_flags, &params, b->err) <
+            0) {
             cJSON_Delete(decls);
             return -1;
         }

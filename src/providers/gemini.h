@@ -20,6 +20,8 @@
  *   gemini_json_with_tools          JSON output together with tools [level family]
  *   gemini_response_schema          "openapi": responseSchema cleaned, not responseJsonSchema
  *   gemini_search_with_functions    keep googleSearch beside function declarations [false]
+ *   gemini_anyof                    "keep" | "first" (older models) [keep]
+ *   gemini_empty_object             "omit" | "placeholder" (a `json` string property) [omit]
  *   gemini_fr_siblings              "before" | "separate" [before]
  *   gemini_inline_system            "hoist" | "as_user" [hoist]
  *   gemini_image_url                "placeholder" | "file_data" [placeholder]

@@ -15,7 +15,7 @@
 
 struct ctx {
     const cJSON *root; /* the schema's root, for local $ref */
-    enum gemini_schema_mode mode;
+    unsigned mode;     /* gemini_schema_mode | GEMINI_SCHEMA_* flags */
     const char *refstack[MAX_REF_DEPTH];
     int nref;
     bool oom;
@@ -447,6 +447,24 @@ static cJSON *clean_union(struct ctx *c, const cJSON *src, const char *const *ty
         apply_outer(c, out, desc, n, nullable);
         return out;
     }
+    if (c->mode & GEMINI_SCHEMA_ANYOF_FIRST) {
+        /* older models: the first branch, the others named in a note */
+        char others[200];
+        size_t k = 0;
+        others[0] = '\0';
+        for (const cJSON *x = list->child ? list->child->next : NULL; x; x = x->next) {
+            const cJSON *t = get(x, "type");
+            int w = snprintf(others + k, sizeof others - k, "%s%s", k ? ", " : "",
+                             cJSON_IsString(t) ? t->valuestring : "value");
+            if (w < 0 || (size_t)w >= sizeof others - k) break;
+            k += (size_t)w;
+        }
+        note(n, "also accepts: %s", others);
+        out = cJSON_DetachItemFromArray(list, 0);
+        cJSON_Delete(list);
+        apply_outer(c, out, desc, n, nullable);
+        return out;
+    }
     /* G2: anyOf is the only key of its node; description and nullable go to the branches */
     out = new_obj(c);
     if (!out) {
@@ -648,6 +666,12 @@ static cJSON *clean(struct ctx *c, const cJSON *src, int depth) {
                 add(c, out, "required", req);
             else
                 cJSON_Delete(req);
+        } else if ((c->mode & GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER) && depth > 0) {
+            cJSON_Delete(np);
+            np = new_obj(c);
+            add(c, np, "json", simple(c, "string", "the object's content, as JSON text"));
+            add(c, out, "properties", np);
+            note(&n, "free-form object");
         } else {
             cJSON_Delete(np);
             note(&n, "free-form object");
@@ -738,8 +762,7 @@ static cJSON *fold_root_union(struct ctx *c, cJSON *u) {
     return out;
 }
 
-int gemini_schema_clean_node(const cJSON *schema, enum gemini_schema_mode mode, cJSON **out,
-                             struct err *err) {
+int gemini_schema_clean_node(const cJSON *schema, unsigned mode, cJSON **out, struct err *err) {
     struct ctx c = {.root = schema, .mode = mode};
     *out = clean(&c, schema, 0);
     if (c.oom || !*out) {
@@ -750,8 +773,7 @@ int gemini_schema_clean_node(const cJSON *schema, enum gemini_schema_mode mode, 
     return 0;
 }
 
-int gemini_schema_clean(const cJSON *schema, enum gemini_schema_mode mode, cJSON **out,
-                        struct err *err) {
+int gemini_schema_clean(const cJSON *schema, unsigned mode, cJSON **out, struct err *err) {
     *out = NULL;
     if (!schema) return 0;
     cJSON *r;

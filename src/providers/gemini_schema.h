@@ -19,20 +19,24 @@
 
 #include "err.h"
 
-enum gemini_schema_mode { GEMINI_SCHEMA_OPENAPI = 0, GEMINI_SCHEMA_JSONSCHEMA };
+enum gemini_schema_mode { GEMINI_SCHEMA_OPENAPI = 0, GEMINI_SCHEMA_JSONSCHEMA = 1 };
+/* Flags that may be or-ed into the mode argument, for older models (§4.4 knobs):
+ *   ANYOF_FIRST (gemini_anyof: first): a union keeps its first branch, the others become a note;
+ *   EMPTY_OBJECT_PLACEHOLDER (gemini_empty_object: placeholder): a nested object without
+ *   properties gets one optional string property `json` (models that refuse property-less
+ *   objects). */
+enum { GEMINI_SCHEMA_ANYOF_FIRST = 1 << 4, GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER = 1 << 5 };
 
 /* Clean a tool's `input_schema` for use as a function declaration's parameters.
  * On success returns 0 and sets *out to a new tree (caller cJSON_Delete's it), or to NULL when the
  * tool takes no parameters (no properties left: Gemini rejects an OBJECT with empty properties,
  * so the declaration must omit `parameters`). A union at the root is folded into one object
  * (all properties, the common `required`). Returns -1 on allocation failure (err set). */
-int gemini_schema_clean(const cJSON *schema, enum gemini_schema_mode mode, cJSON **out,
-                        struct err *err);
+int gemini_schema_clean(const cJSON *schema, unsigned mode, cJSON **out, struct err *err);
 
 /* Clean any schema node (not only a root), e.g. a structured-output schema. Never NULL on success;
  * -1 on allocation failure. */
-int gemini_schema_clean_node(const cJSON *schema, enum gemini_schema_mode mode, cJSON **out,
-                             struct err *err);
+int gemini_schema_clean_node(const cJSON *schema, unsigned mode, cJSON **out, struct err *err);
 
 /* Strict check of a cleaned schema against the subset Gemini accepts: only allowed keywords,
  * `anyOf` alone in its node, valid types, `enum` only of strings on strings, `properties` only on

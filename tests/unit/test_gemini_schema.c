@@ -257,6 +257,26 @@ static void hostile_input_does_not_crash(void **state) {
     cJSON_Delete(s);
 }
 
+static void old_model_knobs(void **state) {
+    (void)state;
+    cJSON *in = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"v\":{\"description\":\"d\","
+                            "\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]},\"m\":{"
+                            "\"type\":\"object\",\"additionalProperties\":{}}}}");
+    cJSON *out = NULL;
+    struct err e = {0};
+    assert_int_equal(gemini_schema_clean(in,
+                                         GEMINI_SCHEMA_OPENAPI | GEMINI_SCHEMA_ANYOF_FIRST |
+                                             GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER,
+                                         &out, &e),
+                     0);
+    assert_accepted(out);
+    assert_string_equal(str_at(out, "properties/v/type"), "string");
+    assert_non_null(strstr(str_at(out, "properties/v/description"), "also accepts: integer"));
+    assert_string_equal(str_at(out, "properties/m/properties/json/type"), "string");
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_fixture_tool_is_accepted),
@@ -269,6 +289,7 @@ int main(void) {
         cmocka_unit_test(unsupported_patterns_become_notes),
         cmocka_unit_test(checker_rejects_what_gemini_rejects),
         cmocka_unit_test(hostile_input_does_not_crash),
+        cmocka_unit_test(old_model_knobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
