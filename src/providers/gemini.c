@@ -1571,6 +1571,38 @@ static int write_grounding(struct xl_stream *st) {
     return 0;
 }
 
+/* message_delta + message_stop with usage.server_tool_use.web_search_requests (§4.8), which the
+ * shared writer's usage object has no room for. */
+static int finish_with_searches(struct xl_stream *st, const char *reason, int nq) {
+    struct xl_buf b;
+    xl_buf_init(&b);
+    struct xl_jw w;
+    xl_jw_init(&w, &b);
+    xl_jw_obj(&w);
+    xl_jw_kstr(&w, "type", "message_delta");
+    xl_jw_key(&w, "delta");
+    xl_jw_obj(&w);
+    xl_jw_kstr(&w, "stop_reason", reason);
+    xl_jw_key(&w, "stop_sequence");
+    xl_jw_null(&w);
+    xl_jw_obj_end(&w);
+    xl_jw_key(&w, "usage");
+    xl_jw_usage(&w, &st->usage, st->thinking_tokens);
+    /* reopen the usage object to add the search count */
+    if (xl_jw_ok(&w) && b.len && b.p[b.len - 1] == '}') {
+        b.len--;
+        xl_buf_printf(&b, ",\"server_tool_use\":{\"web_search_requests\":%d}}", nq);
+    }
+    xl_buf_addc(&b, '}');
+    static const char stop[] = "{\"type\":\"message_stop\"}";
+    int rc = xl_buf_ok(&b) && xl_jw_ok(&w) ? sse_write(st->out, "message_delta", b.p, b.len) : -1;
+    if (rc == 0) rc = sse_write(st->out, "message_stop", stop, sizeof stop - 1);
+    xl_buf_free(&b);
+    if (rc < 0) return st_fail(st, ERR_NOMEM, "gemini stream: out of memory finishing");
+    st->aout.finished = true;
+    return 0;
+}
+
 /* Finalise: close blocks, place a late signature, map the stop reason, message_delta + stop. */
 static int finalize(struct xl_stream *st) {
     const char *f = st->finish;
@@ -1623,9 +1655,13 @@ static int finalize(struct xl_stream *st) {
         /* no usage at all (a gateway that strips it): estimate the output, ~4 bytes a token */
         st->usage.output_tokens = st->aout.out_bytes / 4 > 0 ? (long)(st->aout.out_bytes / 4) : 1;
     }
-    if (xl_aout_finish(&st->aout, reason, NULL, &st->usage, st->thinking_tokens, st->out, st->err) <
-        0)
+    int nq = cJSON_GetArraySize(jget(st->grounding, "webSearchQueries"));
+    if (nq > 0 && cJSON_GetArraySize(jget(st->grounding, "groundingChunks")) > 0) {
+        if (finish_with_searches(st, reason, nq) < 0) return -1;
+    } else if (xl_aout_finish(&st->aout, reason, NULL, &st->usage, st->thinking_tokens, st->out,
+                              st->err) < 0) {
         return -1;
+    }
     st->state = ST_DONE;
     return 0;
 }

@@ -1226,6 +1226,8 @@ static void non_streaming_response(void **state) {
     assert_string_equal(S(block(msg, 3), "text"), "Running it.");
     assert_string_equal(S(block(msg, 4), "name"), "Bash");
     assert_true(cJSON_IsObject(J(block(msg, 4), "input"))); /* args absent -> {} */
+    assert_int_equal(
+        (int)J(J(J(msg, "usage"), "server_tool_use"), "web_search_requests")->valuedouble, 1);
     assert_int_equal(u.input_tokens, 60);
     assert_int_equal(u.cache_read_input_tokens, 40);
     assert_int_equal(u.output_tokens, 15);
