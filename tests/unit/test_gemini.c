@@ -1636,6 +1636,58 @@ static void mutated_requests_build_or_fail_cleanly(void **state) {
     prov_free(&pv);
 }
 
+/* conversion.md §4.13, event for event (message_start input 0 per errata O9). */
+static void worked_example_of_the_spec(void **state) {
+    (void)state;
+    cJSON *body = simple_body(NULL);
+    static const char up[] =
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Need a "
+        "listing of src.\",\"thought\":true}]},\"index\":0}],\"usageMetadata\":{"
+        "\"promptTokenCount\":9000,\"cachedContentTokenCount\":8000,\"totalTokenCount\":9000},"
+        "\"modelVersion\":\"gemini-3-flash\",\"responseId\":\"r-77\"}\r\n\r\n"
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"Checking "
+        "src.\"}]},\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":9000,"
+        "\"cachedContentTokenCount\":8000,\"totalTokenCount\":9000},\"modelVersion\":"
+        "\"gemini-3-flash\",\"responseId\":\"r-77\"}\r\n\r\n"
+        "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"functionCall\":{"
+        "\"name\":\"Bash\",\"args\":{\"command\":\"ls src\"}},\"thoughtSignature\":"
+        "\"CpwBAdHtim9xQ3Y1cW5z\"}]},\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{"
+        "\"promptTokenCount\":9000,\"candidatesTokenCount\":25,\"thoughtsTokenCount\":60,"
+        "\"cachedContentTokenCount\":8000,\"totalTokenCount\":9085},\"modelVersion\":"
+        "\"gemini-3-flash\",\"responseId\":\"r-77\"}\r\n\r\n";
+    struct run r = run_stream(body, "gemini-3-flash", up, 0);
+    assert_int_equal(r.rc, XL_DONE);
+    /* the event names, in order */
+    const char *expect[] = {"message_start",       "ping",
+                            "content_block_start", "content_block_delta",
+                            "content_block_delta", "content_block_stop",
+                            "content_block_start", "content_block_delta",
+                            "content_block_stop",  "content_block_start",
+                            "content_block_delta", "content_block_stop",
+                            "message_delta",       "message_stop"};
+    const char *p = r.out;
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        assert_true(strncmp(p, "event: ", 7) == 0);
+        assert_true(strncmp(p + 7, expect[i], strlen(expect[i])) == 0);
+        p = strstr(p, "\n\n");
+        assert_non_null(p);
+        p += 2;
+    }
+    assert_int_equal(*p, '\0');
+    assert_non_null(strstr(r.out, "\"signature\":\"ccrelay1.eyJ2IjoxLCJwIjoiZ2VtaW5pIiwibSI6ImdlbWl"
+                                  "uaS0zLWZsYXNoIn0\""));
+    assert_non_null(strstr(r.out, "__gs20_CpwBAdHtim9xQ3Y1cW5z\",\"name\":\"Bash\""));
+    assert_non_null(strstr(r.out, "\"partial_json\":\"{\\\"command\\\":\\\"ls src\\\"}\""));
+    assert_non_null(strstr(r.out,
+                           "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+                           "\"tool_use\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":"
+                           "1000,\"output_tokens\":85,\"cache_creation_input_tokens\":0,"
+                           "\"cache_read_input_tokens\":8000,\"output_tokens_details\":{"
+                           "\"thinking_tokens\":60}}}"));
+    run_free(&r);
+    cJSON_Delete(body);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_fixture_builds_a_strict_request),
@@ -1649,6 +1701,7 @@ int main(void) {
         cmocka_unit_test(stream_text),
         cmocka_unit_test(stream_thinking_then_text_with_cached_usage),
         cmocka_unit_test(stream_one_function_call),
+        cmocka_unit_test(worked_example_of_the_spec),
         cmocka_unit_test(stream_two_function_calls),
         cmocka_unit_test(stream_safety_max_tokens_and_blocks),
         cmocka_unit_test(stream_failures),
