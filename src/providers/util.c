@@ -1179,6 +1179,10 @@ void xl_mask_secrets(char *s) {
         size_t pl = strlen(pre[k]);
         char *p = s;
         while ((p = strstr(p, pre[k])) != NULL) {
+            if (p > s && isalnum((unsigned char)p[-1])) { /* "task-list" is not a key */
+                p += pl;
+                continue;
+            }
             char *v = p + pl;
             size_t n = 0;
             while (v[n] && (isalnum((unsigned char)v[n]) || v[n] == '-' || v[n] == '_' ||
