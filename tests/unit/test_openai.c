@@ -760,6 +760,36 @@ static void deepseek_reasoning_content_round_trip(void **state) {
     prov_free(&pv);
 }
 
+static void openrouter_reasoning_details_round_trip(void **state) {
+    (void)state;
+    cJSON *rd = cJSON_Parse("[{\"type\":\"reasoning.encrypted\",\"data\":\"ENC\",\"index\":0}]");
+    struct xl_buf sig;
+    xl_buf_init(&sig);
+    xl_carrier_write(&sig, "openrouter", "x-ai/grok-4", rd, NULL);
+    char req[4096];
+    snprintf(req, sizeof req,
+             "{\"model\":\"c\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+             "{\"role\":\"assistant\",\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"%s\"},"
+             "{\"type\":\"text\",\"text\":\"Hi\"}]},{\"role\":\"user\",\"content\":\"more\"}]}",
+             xl_buf_cstr(&sig));
+    struct prov pv;
+    prov_init(&pv, "openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}");
+    cJSON *up = build_str(&pv, "x-ai/grok-4", req, NULL);
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 1);
+    const cJSON *back = cJSON_GetObjectItemCaseSensitive(a, "reasoning_details");
+    assert_true(cJSON_Compare(back, rd, true)); /* unmodified */
+    cJSON_Delete(up);
+    /* another model now: not replayed */
+    char *text;
+    up = build_str(&pv, "openai/gpt-5", req, &text);
+    assert_null(strstr(text, "reasoning_details"));
+    cJSON_Delete(up);
+    free(text);
+    prov_free(&pv);
+    xl_buf_free(&sig);
+    cJSON_Delete(rd);
+}
+
 static void openrouter_cache_control_last_four(void **state) {
     (void)state;
     cJSON *fx = tu_fixture("claude-code/tool-result-followup.json");
@@ -1753,6 +1783,7 @@ int main(void) {
         cmocka_unit_test(profile_defaults_and_reasoning_styles),
         cmocka_unit_test(transformer_names),
         cmocka_unit_test(deepseek_reasoning_content_round_trip),
+        cmocka_unit_test(openrouter_reasoning_details_round_trip),
         cmocka_unit_test(openrouter_cache_control_last_four),
         cmocka_unit_test(inline_system_modes),
         cmocka_unit_test(request_knob_variants),
