@@ -1454,11 +1454,10 @@ struct xl_stream {
     char *finish; /* finish_reason, or NULL */
     char *matched_stop;
     struct oa_usage usage;
-    /* not-SSE fallback: the body was one JSON document (server ignored stream:true) */
-    bool sniffed;  /* the first non-blank byte was seen */
-    bool any_byte; /* a byte other than a leading BOM was seen */
-    int bom_pos;   /* bytes of a leading BOM seen so far */
-    bool whole_body;
+    /* What the upstream body is, decided by its first non-blank byte (§3.1): an event stream,
+     * or one JSON document (a server that ignored stream:true), collected in `body`. */
+    enum { BODY_BOM, BODY_UNKNOWN, BODY_SSE, BODY_JSON } body_kind;
+    int bom_pos; /* BODY_BOM: bytes of a leading UTF-8 BOM seen so far */
     struct xl_buf body;
     struct xl_buf tmp;
     struct err *err; /* the current call's err */
@@ -2106,25 +2105,19 @@ static int oa_stream_feed(struct xl_stream *st, const char *buf, size_t len, str
     st->out = out;
     if (st->state == OA_DONE) return XL_DONE;
     if (st->state == OA_FAILED) return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
-    /* A body that starts with '{' is not SSE: a server that ignored stream:true (§3.1). */
-    if (!st->sniffed) {
-        static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF}; /* stripped at stream start */
+    if (st->body_kind == BODY_BOM) { /* a UTF-8 BOM at stream start is dropped, even split */
+        static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
+        while (len && st->bom_pos < 3 && (unsigned char)*buf == BOM[st->bom_pos])
+            st->bom_pos++, buf++, len--;
+        if (len || st->bom_pos == 3) st->body_kind = BODY_UNKNOWN;
+    }
+    if (st->body_kind == BODY_UNKNOWN) { /* '{' first: not SSE (§3.1) */
         size_t k = 0;
-        while (k < len && !st->any_byte && st->bom_pos < 3 &&
-               (unsigned char)buf[k] == BOM[st->bom_pos])
-            st->bom_pos++, k++;
-        buf += k;
-        len -= k;
-        if (len) st->any_byte = true;
-        k = 0;
         while (k < len && isspace((unsigned char)buf[k]))
             k++;
-        if (k < len) {
-            st->sniffed = true;
-            st->whole_body = buf[k] == '{';
-        }
+        if (k < len) st->body_kind = buf[k] == '{' ? BODY_JSON : BODY_SSE;
     }
-    if (st->whole_body) {
+    if (st->body_kind == BODY_JSON) {
         if (st->body.len + len > (64u << 20))
             return fail(st, ERR_UPSTREAM, "openai stream: the upstream body exceeds 64 MiB%s",
                         NULL);
@@ -2144,7 +2137,7 @@ static int oa_stream_end(struct xl_stream *st, struct evbuffer *out, struct err 
     st->out = out;
     if (st->state == OA_DONE) return XL_DONE;
     if (st->state == OA_FAILED) return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
-    if (st->whole_body) {
+    if (st->body_kind == BODY_JSON) {
         cJSON *j = cJSON_ParseWithLength(st->body.p ? st->body.p : "", st->body.len);
         if (!j)
             return fail(st, ERR_UPSTREAM,
