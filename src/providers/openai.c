@@ -1345,8 +1345,8 @@ static bool upstream_error(const cJSON *j, const char *data, size_t len,
                            const struct xl_request *in, struct err *err) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
     const char *obj = jstr(j, "object");
-    if (!(cJSON_IsObject(e) || cJSON_IsString(e) || (obj && strcmp(obj, "error") == 0)))
-        return false;
+    bool text_error = cJSON_IsString(e) && e->valuestring[0]; /* "error": "" is no error */
+    if (!(cJSON_IsObject(e) || text_error || (obj && strcmp(obj, "error") == 0))) return false;
     struct xl_error xe;
     xl_map_upstream_error(0, NULL, data, len, in && in->provider ? in->provider->name : NULL,
                           in ? in->model : NULL, &xe);
