@@ -306,7 +306,7 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->reasoning_details_roundtrip = opt_bool(p, model, "reasoning_details_roundtrip", true);
     c->reasoning_details_same_model_only =
         opt_bool(p, model, "reasoning_details_same_model_only", true);
-    c->supports_json_schema = opt_bool(p, model, "supports_json_schema", true);
+    c->supports_json_schema = opt_bool(p, model, "supports_json_schema", pr != P_DEEPSEEK);
     c->forward_user = opt_bool(p, model, "forward_user", false);
     c->updates_show_reasoning = opt_bool(p, model, "updates_show_reasoning", false);
     const char *ita = xl_opt_str(p, model, "invalid_tool_args", "wrap");
