@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "providers/gemini_schema.h"
 #include "providers/normalize.h"
 #include "providers/options.h"
 #include "providers/util.h"
@@ -72,6 +73,7 @@ struct oa_cfg {
     bool textualize;
     bool tool_live;  /* tool_stream=live (§3.6.1), else buffered */
     bool think_tags; /* a leading <think>...</think> in content is reasoning (§2.2, §3.4) */
+    bool schema_gemini; /* schema_profile=gemini: the Gemini cleaner (§1.4) for strict fronts */
     const cJSON *extra_headers, *extra_body, *or_provider, *or_models, *or_plugins;
     const char *http_referer, *x_title;
 };
@@ -315,6 +317,8 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->textualize = opt_bool(p, model, "textualize_orphan_tool_history", true);
     c->tool_live = strcmp(xl_opt_str(p, model, "tool_stream", "buffered"), "live") == 0;
     c->think_tags = opt_bool(p, model, "think_tags", false);
+    const char *sp = xl_opt_str(p, model, "schema_profile", NULL);
+    c->schema_gemini = sp && strcasecmp(sp, "gemini") == 0;
     const cJSON *v = xl_opt(p, model, "extra_headers");
     c->extra_headers = cJSON_IsObject(v) ? v : NULL;
     v = xl_opt(p, model, "extra_body");
@@ -1028,7 +1032,16 @@ static void write_tools(struct bctx *b, bool *oom) {
             xl_jw_kstr(w, "name", nm);
             xl_jw_kstr(w, "description", t->description ? t->description : "");
             xl_jw_key(w, "parameters");
-            write_schema(w, t->schema);
+            if (b->cfg->schema_gemini && t->schema) {
+                cJSON *clean = NULL;
+                struct err ce = {0};
+                if (gemini_schema_clean(t->schema, GEMINI_SCHEMA_OPENAPI, &clean, &ce) < 0)
+                    *oom = true;
+                write_schema(w, clean); /* NULL (no parameters left): an empty object schema */
+                cJSON_Delete(clean);
+            } else {
+                write_schema(w, t->schema);
+            }
             xl_jw_obj_end(w);
             xl_jw_obj_end(w);
         }

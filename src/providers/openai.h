@@ -24,6 +24,8 @@
  *   textualize_orphan_tool_history (true), forward_user (false), updates_show_reasoning (false)
  *   tool_stream                 buffered (default) | live;  invalid_tool_args: wrap | error
  *   think_tags                  a leading <think>...</think> in content is reasoning (false)
+ *   schema_profile              "gemini": tool schemas through the Gemini cleaner (endpoints
+ *                               that front Gemini or similarly strict backends)
  *   extra_headers, extra_body   merged last (a null in extra_body deletes a key); CCR
  *                               "customparams" options are an extra_body
  *   provider, models, plugins   OpenRouter body fields; http_referer, x_title headers

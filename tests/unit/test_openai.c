@@ -907,6 +907,35 @@ static void request_knob_variants(void **state) {
     prov_free(&pv);
 }
 
+static void schema_profile_gemini(void **state) {
+    (void)state;
+    const char *req = "{\"model\":\"c\",\"max_tokens\":10,\"tools\":[{\"name\":\"T\",\"input_schema\":{"
+                      "\"$schema\":\"x\",\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+                      "\"u\":{\"type\":\"string\",\"format\":\"uri\"},\"n\":{\"type\":\"number\",\"exclusiveMinimum\":0}}}},"
+                      "{\"name\":\"E\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}],"
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    struct prov pv;
+    prov_init(&pv, "g", "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+              "{\"options\":{\"schema_profile\":\"gemini\"}}");
+    char *text;
+    cJSON *up = build_str(&pv, "gemini-2.5-flash", req, &text);
+    assert_null(strstr(text, "additionalProperties"));
+    assert_null(strstr(text, "exclusiveMinimum"));
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(up, "tools");
+    const cJSON *p1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tools, 1), "function"), "parameters");
+    assert_string_equal(js(p1, "type"), "object");
+    cJSON_Delete(up);
+    free(text);
+    prov_free(&pv);
+    /* default: light handling keeps them */
+    prov_init(&pv, "g", "https://h/v1/chat/completions", "{}");
+    up = build_str(&pv, "m", req, &text);
+    assert_non_null(strstr(text, "additionalProperties"));
+    cJSON_Delete(up);
+    free(text);
+    prov_free(&pv);
+}
+
 static void empty_request_is_400(void **state) {
     (void)state;
     struct prov pv;
@@ -1787,6 +1816,7 @@ int main(void) {
         cmocka_unit_test(openrouter_cache_control_last_four),
         cmocka_unit_test(inline_system_modes),
         cmocka_unit_test(request_knob_variants),
+        cmocka_unit_test(schema_profile_gemini),
         cmocka_unit_test(empty_request_is_400),
         cmocka_unit_test(stream_plain_text_utf8_splits),
         cmocka_unit_test(stream_reasoning_then_text),
