@@ -695,7 +695,16 @@ static void deepseek_reasoning(const struct xn_msg *m, struct xl_buf *o) {
         if (t->kind != XN_THINKING || t->origin != XN_ORIGIN_CCRELAY || !t->carrier->p ||
             strcmp(t->carrier->p, "deepseek") != 0)
             continue;
-        xl_buf_add(o, t->text, t->len);
+        if (t->len) {
+            xl_buf_add(o, t->text, t->len);
+            continue;
+        }
+        /* shown without its text (display omitted): the text rode in the carrier */
+        const cJSON *e;
+        cJSON_ArrayForEach(e, t->carrier->rd) {
+            const cJSON *tx = cJSON_GetObjectItemCaseSensitive(e, "text");
+            if (cJSON_IsString(tx)) xl_buf_adds(o, tx->valuestring);
+        }
     }
 }
 
@@ -1149,7 +1158,7 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
     if (cfg.extra_body) {
         const cJSON *e;
         cJSON_ArrayForEach(e, cfg.extra_body) {
-            if (!e->string || cJSON_IsNull(e)) continue;
+            if (!e->string || cJSON_IsNull(e) || strcmp(e->string, "messages") == 0) continue;
             xl_jw_key(&w, e->string);
             xl_jw_cjson(&w, e, NULL);
         }
@@ -1377,6 +1386,7 @@ struct xl_stream {
     /* think_tags: where the content is relative to a leading <think>...</think> */
     enum { TT_START, TT_IN, TT_AFTER, TT_OUT } tt;
     struct xl_buf tt_hold; /* bytes that may still be (part of) a tag */
+    struct xl_buf hidden;  /* reasoning text not shown (R5) but needed back (DeepSeek) */
     struct xl_error xerr;  /* OA_FAILED: the error for the client */
     bool has_xerr;
     char *finish;      /* finish_reason, or NULL */
@@ -1414,6 +1424,10 @@ static int fail_upstream(struct xl_stream *st, const char *data, size_t len) {
     xl_map_upstream_error(0, NULL, data, len, st->provider_name, st->model, &st->xerr);
     st->has_xerr = true;
     return fail(st, ERR_UPSTREAM, "%s", st->xerr.message);
+}
+
+bool openai_stream_awaiting_usage(const struct xl_stream *st) {
+    return st && st->state == OA_FINISHED;
 }
 
 int openai_stream_error(const struct xl_stream *st, struct xl_error *out) {
@@ -1519,6 +1533,21 @@ static int close_block(struct xl_stream *st) {
     if (st->state == OA_THINKING) {
         xl_buf_reset(&st->tmp);
         cJSON *rd = rd_json(st);
+        if (st->hidden.len) { /* hidden DeepSeek reasoning: carried as a reasoning.text entry */
+            char *t = strndup(st->hidden.p, st->hidden.len);
+            cJSON *e = t ? cJSON_CreateObject() : NULL;
+            if (!rd) rd = cJSON_CreateArray();
+            if (!e || !rd || !cJSON_AddStringToObject(e, "type", "reasoning.text") ||
+                !cJSON_AddStringToObject(e, "text", t)) {
+                free(t);
+                cJSON_Delete(e);
+                cJSON_Delete(rd);
+                return oom_fail(st);
+            }
+            free(t);
+            cJSON_AddItemToArray(rd, e);
+            xl_buf_reset(&st->hidden);
+        }
         xl_carrier_write(&st->tmp, profile_label(&st->cfg), st->model, rd, NULL);
         cJSON_Delete(rd);
         if (st->nrd) st->rd_attached = true;
@@ -1726,10 +1755,17 @@ static int emit_text(struct xl_stream *st, const char *s, size_t n) {
     return xl_aout_text(&st->aout, s, n, st->out, st->err);
 }
 
+/* Reasoning text. When the client asked not to see it (R5) and the text is what the next turn
+ * must send back (DeepSeek reasoning_content), it travels in the block's carrier instead. */
 static int emit_thinking(struct xl_stream *st, const char *s, size_t n) {
     if (!n) return 0;
     if (to_thinking(st) < 0) return -1;
-    return st->show_reasoning ? xl_aout_thinking(&st->aout, s, n, st->out, st->err) : 0;
+    if (st->show_reasoning) return xl_aout_thinking(&st->aout, s, n, st->out, st->err);
+    if (st->cfg.rstyle == RS_DEEPSEEK) {
+        xl_buf_add(&st->hidden, s, n);
+        if (!xl_buf_ok(&st->hidden)) return oom_fail(st);
+    }
+    return 0;
 }
 
 /* Leading <think>...</think> (§3.4 step 6): tags may be split across chunks, so up to 7 bytes
@@ -1844,13 +1880,10 @@ static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size
             const char *s = jstr(e, "text");
             if (!s || !*s) s = jstr(e, "summary");
             if (!s || !*s) continue;
-            if (to_thinking(st) < 0) return -1;
-            if (st->show_reasoning && xl_aout_thinking(&st->aout, s, strlen(s), st->out, st->err) < 0)
-                return -1;
+            if (emit_thinking(st, s, strlen(s)) < 0) return -1;
         }
     } else if (rt) {
-        if (to_thinking(st) < 0) return -1;
-        if (st->show_reasoning && xl_aout_thinking(&st->aout, rt, rn, st->out, st->err) < 0) return -1;
+        if (emit_thinking(st, rt, rn) < 0) return -1;
     }
 
     /* 6. text */
@@ -1955,6 +1988,7 @@ static struct xl_stream *oa_stream_new(const struct xl_request *in, struct err *
     xl_buf_init(&st->body);
     xl_buf_init(&st->tmp);
     xl_buf_init(&st->tt_hold);
+    xl_buf_init(&st->hidden);
     st->model = strdup(model);
     struct err aerr = {0}; /* the caller's err may hold garbage: test our own */
     if (!st->model || !st->provider_name ||
@@ -2066,6 +2100,7 @@ static void oa_stream_free(struct xl_stream *st) {
     xl_buf_free(&st->body);
     xl_buf_free(&st->tmp);
     xl_buf_free(&st->tt_hold);
+    xl_buf_free(&st->hidden);
     free(st);
 }
 
@@ -2155,7 +2190,23 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     if (tmp.len || has_rd) {
         struct xl_buf sig;
         xl_buf_init(&sig);
-        xl_carrier_write(&sig, profile_label(&cfg), model, has_rd ? rd : NULL, NULL);
+        cJSON *hidden = NULL; /* R5 + DeepSeek: the unshown text rides in the carrier */
+        if (!show && tmp.len && cfg.rstyle == RS_DEEPSEEK && !has_rd) {
+            char *t = strndup(tmp.p, tmp.len);
+            hidden = cJSON_CreateArray();
+            cJSON *e = cJSON_CreateObject();
+            if (!t || !hidden || !e || !cJSON_AddStringToObject(e, "type", "reasoning.text") ||
+                !cJSON_AddStringToObject(e, "text", t)) {
+                free(t);
+                cJSON_Delete(e);
+                cJSON_Delete(hidden);
+                goto nomem;
+            }
+            free(t);
+            cJSON_AddItemToArray(hidden, e);
+        }
+        xl_carrier_write(&sig, profile_label(&cfg), model, hidden ? hidden : has_rd ? rd : NULL, NULL);
+        cJSON_Delete(hidden);
         xl_jw_obj(&w);
         if (tmp.len) {
             xl_jw_kstr(&w, "type", "thinking");

@@ -636,6 +636,9 @@ static void transformer_names(void **state) {
     prov_free(&pv);
 }
 
+static char *respond(const struct prov *pv, const char *req, const char *body, int *rc, struct err *e,
+                     struct xl_usage *u);
+
 static void deepseek_reasoning_content_round_trip(void **state) {
     (void)state;
     /* an answer from DeepSeek through ccrelay: thinking block with a deepseek carrier */
@@ -710,6 +713,50 @@ static void deepseek_reasoning_content_round_trip(void **state) {
     evbuffer_free(ob);
     provider_openai.stream_free(st);
     cJSON_Delete(body);
+
+    /* display "omitted" (R5): no text to the client, but the next DeepSeek request gets it back */
+    body = cJSON_Parse("{\"model\":\"c\",\"max_tokens\":10,\"stream\":true,\"thinking\":{\"type\":\"adaptive\",\"display\":\"omitted\"},"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    in.body = body;
+    st = provider_openai.stream_new(&in, &e);
+    ob = evbuffer_new();
+    assert_int_equal(provider_openai.stream_feed(st, up_stream, strlen(up_stream), ob, &e), XL_DONE);
+    n = evbuffer_get_length(ob);
+    o = calloc(1, n + 1);
+    evbuffer_copyout(ob, o, n);
+    assert_null(strstr(o, "Think."));
+    sp = strstr(o, "\"signature\":\"ccrelay1.");
+    assert_non_null(sp);
+    sscanf(sp + strlen("\"signature\":\""), "%511[^\"]", carrier);
+    free(o);
+    evbuffer_free(ob);
+    provider_openai.stream_free(st);
+    cJSON_Delete(body);
+    char req2[2048];
+    snprintf(req2, sizeof req2,
+             "{\"model\":\"c\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+             "{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"\",\"signature\":\"%s\"},"
+             "{\"type\":\"text\",\"text\":\"Hi\"}]},{\"role\":\"user\",\"content\":\"more\"}]}",
+             carrier);
+    cJSON *up2 = build_str(&pv, "deepseek-reasoner", req2, NULL);
+    assert_string_equal(js(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up2, "messages"), 1), "reasoning_content"),
+                        "Think.");
+    cJSON_Delete(up2);
+    /* the same for a whole body */
+    int rc;
+    struct xl_usage us;
+    o = respond(&pv, "{\"model\":\"c\",\"max_tokens\":10,\"thinking\":{\"type\":\"adaptive\",\"display\":\"omitted\"},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+                "{\"choices\":[{\"message\":{\"content\":\"Hi\",\"reasoning_content\":\"Deep.\"},\"finish_reason\":\"stop\"}]}", &rc, &e, &us);
+    assert_int_equal(rc, 0);
+    cJSON *m = cJSON_Parse(o);
+    const cJSON *th = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(m, "content"), 0);
+    assert_string_equal(js(th, "thinking"), "");
+    struct xl_carrier c2;
+    assert_int_equal(xl_carrier_read(js(th, "signature"), &c2), 1);
+    assert_string_equal(js(cJSON_GetArrayItem(c2.rd, 0), "text"), "Deep.");
+    xl_carrier_free(&c2);
+    cJSON_Delete(m);
+    free(o);
     prov_free(&pv);
 }
 
@@ -1262,6 +1309,40 @@ static void stream_cut_before_finish(void **state) {
     prov_free(&pv);
 }
 
+static void stream_waits_for_usage_after_finish(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, "g", "https://h/v1", "{}");
+    cJSON *body = cJSON_Parse(REQ);
+    struct xl_request in = {.body = body, .provider = &pv.p, .model = "m", .client_model = "c"};
+    struct err e = {0};
+    struct xl_stream *st = provider_openai.stream_new(&in, &e);
+    struct evbuffer *ob = evbuffer_new();
+    const char *a = D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}");
+    assert_int_equal(provider_openai.stream_feed(st, a, strlen(a), ob, &e), XL_MORE);
+    assert_true(openai_stream_awaiting_usage(st));
+    size_t before = evbuffer_get_length(ob);
+    const char *u = D("{\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":1}}");
+    assert_int_equal(provider_openai.stream_feed(st, u, strlen(u), ob, &e), XL_DONE);
+    assert_false(openai_stream_awaiting_usage(st));
+    assert_true(evbuffer_get_length(ob) > before);
+    const char *more = D("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"late\"}}]}");
+    assert_int_equal(provider_openai.stream_feed(st, more, strlen(more), ob, &e), XL_DONE); /* ignored */
+    assert_int_equal(provider_openai.stream_end(st, ob, &e), XL_DONE);
+    size_t n = evbuffer_get_length(ob);
+    char *o = calloc(1, n + 1);
+    evbuffer_copyout(ob, o, n);
+    struct parsed p;
+    check_grammar(o, &p);
+    assert_int_equal(p.in, 9);
+    parsed_free(&p);
+    free(o);
+    evbuffer_free(ob);
+    provider_openai.stream_free(st);
+    cJSON_Delete(body);
+    prov_free(&pv);
+}
+
 static void stream_not_sse_body_is_converted(void **state) {
     (void)state;
     struct prov pv;
@@ -1685,6 +1766,7 @@ int main(void) {
         cmocka_unit_test(stream_invalid_arguments_repaired_or_wrapped),
         cmocka_unit_test(stream_error_chunk_mid_stream),
         cmocka_unit_test(stream_cut_before_finish),
+        cmocka_unit_test(stream_waits_for_usage_after_finish),
         cmocka_unit_test(stream_not_sse_body_is_converted),
         cmocka_unit_test(stream_display_omitted_and_encrypted_reasoning),
         cmocka_unit_test(stream_stop_sequence_and_groq_usage),
