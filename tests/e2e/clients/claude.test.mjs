@@ -112,14 +112,14 @@ for (const fmt of FORMATS) {
         assert.equal(th.text, THINKING_TEXT);
       } else if (fmt === 'openai') {
         const th = prev.parts.find((p) => p.kind === 'thinking');
-        // DeepSeek wants reasoning_content on the tool-call turn. It carries the thinking text that
-        // claude kept: Claude Code 2.1.331 asks for display "omitted", so ccrelay streamed an empty
-        // thinking text (addendum R5) and "" goes back, which DeepSeek accepts (errata O1).
+        // DeepSeek wants its reasoning back as reasoning_content on the tool-call turn. Claude Code
+        // 2.1.331 asks for display "omitted", so claude saw an empty thinking text (addendum R5)
+        // and the reasoning rode back in the block's signature (the ccrelay carrier).
         assert.ok(th, `reasoning_content came back on the tool-call turn: ${JSON.stringify(ups[1].body.messages.filter((x) => x.role === 'assistant'))}`);
+        assert.equal(th.text, THINKING_TEXT);
         const seen = thinking.map((b) => b.thinking).join('');
-        assert.equal(th.text, seen);
-        assert.ok(seen === THINKING_TEXT || (seen === '' && ['omitted', 'updates'].includes(messageCalls(tp, from)[0]?.body?.thinking?.display)),
-          `claude saw the reasoning text unless it asked for it omitted: ${JSON.stringify(seen)}`);
+        const display = messageCalls(tp, from)[0]?.body?.thinking?.display;
+        assert.equal(seen, ['omitted', 'updates'].includes(display) ? '' : THINKING_TEXT, `claude sees the reasoning text unless it asked for it omitted (display ${display})`);
       } else {
         const call = prev.parts.find((p) => p.kind === 'call');
         assert.equal(call?.signature, GEMINI_SIGNATURE, `the thought signature came back on the functionCall part: ${JSON.stringify(ups[1].body.contents.filter((c) => c.role === 'model'))}`);
@@ -129,7 +129,7 @@ for (const fmt of FORMATS) {
     test('deferred tools: ToolSearch select:WebFetch, then the next request declares WebFetch', async (t) => {
       const run = await claude('[e2e:toolsearch] load WebFetch');
       const ups = upstream('toolsearch', fmt).filter((r) => !r.view.wantsJson);
-      if (ups[0] && !ups[0].view.tools.includes('ToolSearch')) {
+      if (!cc.locked && ups[0] && !ups[0].view.tools.includes('ToolSearch')) {
         t.skip(`Claude Code ${cc.version} declares no ToolSearch tool (it sends every tool up front)`);
         return;
       }
@@ -201,11 +201,17 @@ for (const fmt of FORMATS) {
       assert.ok(!evs.some((e) => e.event === 'message_stop'), 'no message_stop after a failure');
     });
 
-    test('model discovery lists the configured models, and --model <listed id> routes there', async () => {
+    test('model discovery lists the configured models, and --model <listed id> routes there', async (t) => {
       const env = { CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY: '1' };
       const from = tp.exchanges.length;
       const run = await claude('[e2e:plain] hello', { env });
       assertOk(run);
+      if (!cc.locked && !tp.exchanges.slice(from).some((e) => e.url.startsWith('/v1/models'))) {
+        // 2.1.197 fetches the list in a start-up call that CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC
+        // turns off, and without that setting it also calls out beyond 127.0.0.1.
+        t.skip(`Claude Code ${cc.version} sends no GET /v1/models while CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`);
+        return;
+      }
       assert.ok(tp.exchanges.slice(from).some((e) => e.method === 'GET' && e.url.startsWith('/v1/models')), 'claude asked GET /v1/models');
       const cacheFile = path.join(run.home, '.claude', 'cache', 'gateway-models.json');
       assert.ok(existsSync(cacheFile), 'claude cached the discovered models');

@@ -27,7 +27,8 @@ function lockedVersion() {
   try { return JSON.parse(readFileSync(path.join(MODULES, CC_PKG, 'package.json'), 'utf8')).version; } catch { return null; }
 }
 
-// {bin, version} of the Claude Code to test, or {skip: why}. Installs a requested version once.
+// {bin, version, locked} of the Claude Code to test (locked: it is the version of the lock file,
+// which must do everything the suite checks), or {skip: why}. Installs a requested version once.
 export function claudeCode() {
   if (process.env.CLAUDE_CODE_BIN) {
     const bin = process.env.CLAUDE_CODE_BIN;
@@ -39,7 +40,7 @@ export function claudeCode() {
   const want = process.env.CLAUDE_CODE_VERSION;
   if (!want || want === locked) {
     if (!locked) return { skip: `Claude Code is not installed: ${INSTALL_HINT}` };
-    return { bin: path.join(MODULES, CC_PKG, 'claude'), version: locked };
+    return { bin: path.join(MODULES, CC_PKG, 'claude'), version: locked, locked: true };
   }
   if (!/^\d+\.\d+\.\d+$/.test(want)) throw new Error(`CLAUDE_CODE_VERSION=${want}: expected x.y.z`);
   const cache = process.env.CCRELAY_E2E_CACHE || path.join(os.homedir(), '.cache', 'ccrelay-e2e');
