@@ -182,24 +182,29 @@ for (const fmt of FORMATS) {
       assert.ok(run.ms >= 900, `claude waited for retry-after (${run.ms} ms)`);
     });
 
-    test('a stream cut after its first event ends with an error event, claude retries, the retry answers', async () => {
-      const from = tp.exchanges.length;
-      const run = await claude('[e2e:broken] hello');
-      assertOk(run);
-      assert.equal(run.result.result, 'ANSWER-AFTER-BREAK (attempt 2)');
-      const calls = messageCalls(tp, from);
-      assert.ok(calls.length >= 2, 'claude retried');
-      const cut = calls[0];
-      assert.equal(cut.status, 200);
-      assert.equal(cut.aborted, false, 'ccrelay ended the stream cleanly instead of dropping the connection');
-      assert.ok(/\n\n$/.test(cut.response), `the stream ends on an event boundary: ${JSON.stringify(cut.response.slice(-200))}`);
-      const evs = parseSSE(cut.response);
-      for (const e of evs) assert.doesNotThrow(() => JSON.parse(e.data), `well-formed SSE data: ${e.data}`);
-      assert.equal(evs[0].event, 'message_start');
-      assert.equal(evs.at(-1).event, 'error', `the last event: ${JSON.stringify(evs.at(-1))}`);
-      assert.equal(JSON.parse(evs.at(-1).data).type, 'error');
-      assert.ok(!evs.some((e) => e.event === 'message_stop'), 'no message_stop after a failure');
-    });
+    for (const [sc, how, answer] of [
+      ['broken', 'the upstream connection drops after the first event', 'ANSWER-AFTER-BREAK (attempt 2)'],
+      ['truncated', 'the upstream body ends cleanly after the first event', 'ANSWER-AFTER-TRUNCATION (attempt 2)'],
+    ]) {
+      test(`a cut stream (${how}) ends with an error event, claude retries, the retry answers`, async () => {
+        const from = tp.exchanges.length;
+        const run = await claude(`[e2e:${sc}] hello`);
+        assertOk(run);
+        assert.equal(run.result.result, answer);
+        const calls = messageCalls(tp, from);
+        assert.ok(calls.length >= 2, 'claude retried');
+        const cut = calls[0];
+        assert.equal(cut.status, 200);
+        assert.equal(cut.aborted, false, 'ccrelay ended the stream cleanly instead of dropping the connection');
+        assert.ok(/\n\n$/.test(cut.response), `the stream ends on an event boundary: ${JSON.stringify(cut.response.slice(-200))}`);
+        const evs = parseSSE(cut.response);
+        for (const e of evs) assert.doesNotThrow(() => JSON.parse(e.data), `well-formed SSE data: ${e.data}`);
+        assert.equal(evs[0].event, 'message_start');
+        assert.equal(evs.at(-1).event, 'error', `the last event: ${JSON.stringify(evs.at(-1))}`);
+        assert.equal(JSON.parse(evs.at(-1).data).type, 'error');
+        assert.ok(!evs.some((e) => e.event === 'message_stop'), 'no message_stop after a failure');
+      });
+    }
 
     test('model discovery lists the configured models, and --model <listed id> routes there', async (t) => {
       const env = { CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY: '1' };

@@ -9,7 +9,8 @@
 //
 // An answer is { thinking?: {text, signature}, text?, call?: {name, input} }, or
 // { fail: {status, retryAfter, message} } (an HTTP error before any byte of the answer), or
-// { breakAfterFirst: true, ...answer } (the first event of the stream, then the socket is cut).
+// { breakAfterFirst: true, ...answer } (the first event of the stream, then the socket is cut), or
+// { endAfterFirst: true, ...answer } (the first event, then a clean end of the HTTP body).
 import { mockUpstream } from '../lib.mjs';
 
 export const FORMATS = ['anthropic', 'openai', 'gemini'];
@@ -171,6 +172,9 @@ export function decide(v, attempt) {
     case 'broken':
       if (attempt === 1) return { breakAfterFirst: true, text: 'This answer will be cut off here' };
       return { text: `ANSWER-AFTER-BREAK (attempt ${attempt})` };
+    case 'truncated':
+      if (attempt === 1) return { endAfterFirst: true, text: 'This answer will end early here' };
+      return { text: `ANSWER-AFTER-TRUNCATION (attempt ${attempt})` };
     case 'model':
       return { text: `MODEL-ANSWER from ${v.model}` };
     case 'sdk-text':
@@ -310,6 +314,10 @@ export function writeAnswer(v, a, res) {
     // The first event (for the translated formats it carries text, so the translator has committed
     // the client's stream), then the socket dies.
     res.write(events[0], () => setTimeout(() => res.socket?.destroy(), 50));
+    return;
+  }
+  if (a.endAfterFirst) {
+    res.end(events[0]); // a complete HTTP body that holds only the first event
     return;
   }
   res.end(events.join(''));
