@@ -88,9 +88,18 @@ for (const fmt of FORMATS) {
       const stream = client.messages.stream({ model: 'claude-sonnet-5-5', max_tokens: 1024, tools: [WEATHER_TOOL], messages: [{ role: 'user', content: '[e2e:sdk-tool] weather in Paris?' }] });
       let text = '';
       stream.on('text', (d) => { text += d; });
+      const json = new Map(); // index -> the input_json_delta text, as sent
+      stream.on('streamEvent', (e) => {
+        if (e.type === 'content_block_delta' && e.delta.type === 'input_json_delta') json.set(e.index, (json.get(e.index) || '') + e.delta.partial_json);
+      });
       const msg = await stream.finalMessage();
       assertIds(msg);
       assert.deepEqual(shape(msg), scripted('[e2e:sdk-tool]'));
+      // The SDK reads tool input with a lenient partial-JSON parser (an unclosed object still
+      // parses), so the deltas are also checked as they were sent: together, one strict JSON value.
+      const toolIndex = msg.content.findIndex((b) => b.type === 'tool_use');
+      assert.ok(json.has(toolIndex), 'the tool input arrived as input_json_delta');
+      assert.deepEqual(JSON.parse(json.get(toolIndex)), scripted('[e2e:sdk-tool]').content[1].input);
       assert.equal(text, scripted('[e2e:sdk-tool]').content[0].text, 'the text events add up to the text');
       const up = mock.requests.filter((r) => r.scenario === 'sdk-tool' && r.view.format === fmt).at(-1);
       assert.equal(up.view.stream, true);
