@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { startRelay, parseSSE } from '../lib.mjs';
-import { claudeCode, trapProxy, tap, runClaude, relayConfig, providerFor, modelsOf, supportedFormats } from './harness.mjs';
+import { claudeCode, trapProxy, tap, runClaude, cleanupClaudeRuns, relayConfig, providerFor, modelsOf, supportedFormats } from './harness.mjs';
 import { mockModel, FORMATS, THINKING_TEXT, ANTHROPIC_SIGNATURE, GEMINI_SIGNATURE, lastAssistant, pendingResults } from './mockmodel.mjs';
 
 const cc = claudeCode();
@@ -29,6 +29,7 @@ const available = FORMATS.filter((f) => !cc.skip && !support[f]);
 after(async () => {
   if (mock) await mock.close();
   if (trap) await trap.close();
+  cleanupClaudeRuns();
 });
 
 // Upstream requests of one scenario on one wire format, in arrival order.

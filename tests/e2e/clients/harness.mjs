@@ -10,7 +10,7 @@
 // ~/.cache/ccrelay-e2e)/claude-code-x.y.z, later runs reuse it. CLAUDE_CODE_BIN=/path/to/claude
 // uses a binary as it is. Only linux-x64 (glibc) has a package named here.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -119,18 +119,29 @@ export function claudeHome(version, cwd) {
   return home;
 }
 
-// Run `claude -p prompt` against baseUrl. Resolves {code, stdout, stderr, result (parsed --output-format json),
+// Run `claude -p prompt` against baseUrl (the run's directories go at cleanupClaudeRuns(); set
+// CCRELAY_E2E_KEEP=1 to keep them). Resolves {code, stdout, stderr, result (parsed --output-format json),
 // events (stream-json lines), home, cwd, ms}. The environment is built from nothing but what it needs
 // (no variable of the machine's, e.g. a real key, leaks in), and `timeout` bounds the run.
+const made = []; // the directories of every claude run, removed by cleanupClaudeRuns()
+
+export function cleanupClaudeRuns() {
+  if (process.env.CCRELAY_E2E_KEEP) return; // keep them to look at a failure
+  while (made.length) rmSync(made.pop(), { recursive: true, force: true });
+}
+
 export async function runClaude(cc, { baseUrl, prompt, args = [], env = {}, format = 'json', timeoutSec = 60, trap }) {
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'ccrelay-claude-cwd-'));
   const home = claudeHome(cc.version, cwd);
+  const tmp = path.join(home, 'tmp'); // claude keeps task files under $TMPDIR: inside the run's HOME
+  mkdirSync(tmp);
+  made.push(cwd, home);
   const fmtArgs = format === 'stream-json' ? ['--output-format', 'stream-json', '--verbose'] : ['--output-format', 'json'];
   const argv = ['-k', '5', String(timeoutSec), cc.bin, '-p', prompt, ...fmtArgs, '--allowedTools', 'Bash', ...args];
   const childEnv = {
     PATH: process.env.PATH || '/usr/bin:/bin',
     HOME: home,
-    TMPDIR: os.tmpdir(),
+    TMPDIR: tmp,
     LANG: 'C.UTF-8',
     TERM: 'dumb',
     SHELL: '/bin/bash',
