@@ -1211,6 +1211,19 @@ static int merge_litellm(struct loader *L, cJSON *root, const char *override, bo
         path = NULL;
     }
     if (!ps && !(ps = cJSON_AddArrayToObject(root, "Providers"))) goto oom;
+    char names[200] = "";
+    size_t nl = 0;
+    const cJSON *gp;
+    cJSON_ArrayForEach(gp, m.providers) {
+        int w = snprintf(names + nl, sizeof names - nl, "%s%s", nl ? ", " : "",
+                         cJSON_GetStringValue(member(gp, "name")));
+        if (w > 0 && nl + (size_t)w < sizeof names) nl += (size_t)w;
+    }
+    if (note(L, "model map: %d model names from %s over provider(s) %s; lua/model_map.lua "
+                "routes requests by model name",
+             cJSON_GetArraySize(member(m.model_map, "groups")),
+             cfg->litellm_config ? cfg->litellm_config : src, names))
+        goto bad;
     while (m.providers->child)
         cJSON_AddItemToArray(ps, cJSON_DetachItemViaPointer(m.providers, m.providers->child));
     cJSON_AddItemToObject(root, "model_map", m.model_map);
@@ -1233,8 +1246,10 @@ static int merge_litellm(struct loader *L, cJSON *root, const char *override, bo
     litellm_map_free(&m);
     return 0;
 oom:
+    nomem(L);
+bad:
     litellm_map_free(&m);
-    return nomem(L);
+    return -1;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -111,6 +111,24 @@ static int yl_fail(struct yload *Y, const yaml_mark_t *m, const char *msg) {
 
 static int yl_convert(struct yload *Y, yaml_node_t *n, int depth, cJSON **out);
 
+/* Move the members of `from` that `to` lacks into `to` (a merge key: explicit keys win).
+ * Returns -1 when out of memory. */
+static int merge_missing(cJSON *to, cJSON *from) {
+    cJSON *c = from->child;
+    while (c) {
+        cJSON *next = c->next;
+        if (!cJSON_GetObjectItemCaseSensitive(to, c->string)) {
+            cJSON_DetachItemViaPointer(from, c);
+            if (!cJSON_AddItemToObject(to, c->string, c)) {
+                cJSON_Delete(c);
+                return -1;
+            }
+        }
+        c = next;
+    }
+    return 0;
+}
+
 static int yl_convert(struct yload *Y, yaml_node_t *n, int depth, cJSON **out) {
     *out = NULL;
     if (depth > MAX_DEPTH) return yl_fail(Y, &n->start_mark, "nested too deeply");
@@ -207,10 +225,13 @@ static int yl_convert(struct yload *Y, yaml_node_t *n, int depth, cJSON **out) {
                                            "mappings");
                         return -1;
                     }
-                    for (cJSON *c = m->child; c; c = c->next)
-                        if (!cJSON_GetObjectItemCaseSensitive(o, c->string))
-                            cJSON_AddItemToObject(o, c->string, cJSON_Duplicate(c, 1));
+                    int mrc = merge_missing(o, m);
                     cJSON_Delete(m);
+                    if (mrc) {
+                        cJSON_Delete(o);
+                        o = NULL;
+                        break;
+                    }
                 }
             } else if (merges[i]->type == YAML_MAPPING_NODE) {
                 cJSON *m = NULL;
@@ -218,10 +239,12 @@ static int yl_convert(struct yload *Y, yaml_node_t *n, int depth, cJSON **out) {
                     cJSON_Delete(o);
                     return -1;
                 }
-                for (cJSON *c = m->child; c; c = c->next)
-                    if (!cJSON_GetObjectItemCaseSensitive(o, c->string))
-                        cJSON_AddItemToObject(o, c->string, cJSON_Duplicate(c, 1));
+                int mrc = merge_missing(o, m);
                 cJSON_Delete(m);
+                if (mrc) {
+                    cJSON_Delete(o);
+                    o = NULL;
+                }
             } else {
                 cJSON_Delete(o);
                 return yl_fail(Y, &merges[i]->start_mark,
@@ -266,6 +289,21 @@ static int yaml_to_json(const char *text, size_t len, const char *src, struct po
         rc = yl_convert(&Y, root, 0, out);
     }
     yaml_document_delete(&doc);
+    if (rc == 0) { /* a second document ("---") would be silently ignored: refuse it */
+        if (yaml_parser_load(&p, &doc)) {
+            yaml_node_t *more = yaml_document_get_root_node(&doc);
+            if (more)
+                rc = err_set(err, ERR_CONFIG, "%s:%zu:%zu: a second YAML document; "
+                                              "litellm_config.yaml holds one (remove the "
+                                              "\"---\" line and what follows, or merge it)",
+                             src, more->start_mark.line + 1, more->start_mark.column + 1);
+            yaml_document_delete(&doc);
+        }
+        if (rc) {
+            cJSON_Delete(*out);
+            *out = NULL;
+        }
+    }
     yaml_parser_delete(&p);
     return rc;
 }
@@ -861,12 +899,16 @@ static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p
         if (kv && !*kv) kv = NULL;
         missing = kv == NULL;
     }
-    if (missing) {
+    bool noted = false; /* one note per variable */
+    char said[160];
+    snprintf(said, sizeof said, " %s is not set;", kvar);
+    for (size_t i = 0; missing && i < C->nnotes && !noted; i++) noted = strstr(C->notes[i], said);
+    if (missing && !noted) {
         char where[300];
         place(C, key ? key : lp, where, sizeof where);
-        if (note(C, "%s: %s: %s is not set; requests for \"%.80s\" sent to %.100s will fail "
-                    "with an authentication error (other deployments of the group are tried "
-                    "first); export %s=... to enable it",
+        if (note(C, "%s: %s: %s is not set; the deployments that use it (first: \"%.80s\" -> "
+                    "%.100s) are tried last and fail with an authentication error; export "
+                    "%s=... to enable them",
                  where, p->buf, kvar, model_name, m, kvar)) {
             free(url);
             goto out;

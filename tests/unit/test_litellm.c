@@ -232,9 +232,11 @@ static void keys_come_from_the_environment(void **state) {
     must("model_list:\n"
          "  - model_name: a\n    litellm_params:\n      model: openrouter/x\n"
          "      api_key: os.environ/TL_UNSET_KEY\n"
-         "  - model_name: b\n    litellm_params: {model: gemini/gemini-2.5-flash}\n",
+         "  - model_name: b\n    litellm_params: {model: gemini/gemini-2.5-flash}\n"
+         "  - model_name: c\n    litellm_params: {model: openai/o, api_key: "
+         "os.environ/TL_UNSET_KEY}\n",
          &m);
-    assert_int_equal(m.nnotes, 2);
+    assert_int_equal(m.nnotes, 2); /* one note per variable */
     assert_non_null(strstr(m.notes[0], "t.yaml:5: model_list[0].litellm_params.api_key: "
                                        "TL_UNSET_KEY is not set"));
     assert_non_null(strstr(m.notes[1], "GEMINI_API_KEY is not set"));
@@ -437,9 +439,39 @@ static void errors_name_the_place_and_key_path(void **state) {
     /* YAML syntax: the parser's place */
     must_fail("model_list:\n  - model_name: m\n    litellm_params: {model: openai/g\n",
               "t.yaml:4:", "not valid YAML", NULL);
+    must_fail("model_list:\n  - model_name: m\n    litellm_params: {model: openai/g}\n---\n"
+              "x: 1\n",
+              "t.yaml:5:1: a second YAML document", NULL);
     must_fail("", "t.yaml: the file is empty", NULL);
     must_fail("- a\n- b\n", "t.yaml: the file must be a mapping", NULL);
 #undef WITH
+}
+
+/* Bad input never crashes or leaks: every truncation of the example, and byte flips in it,
+ * either load or fail with a message. */
+static void truncated_and_garbled_files_fail_cleanly(void **state) {
+    (void)state;
+    size_t len = 0;
+    char *ex = tu_read_file("config/litellm_config.example.yaml", &len);
+    assert_non_null(ex);
+    char *buf = malloc(len + 1);
+    assert_non_null(buf);
+    static const char flips[] = {':', '-', '*', '&', '[', '{', '"', '\'', '\t', '#', '\0', '<'};
+    for (size_t cut = 0; cut <= len; cut += 7) {
+        for (size_t f = 0; f <= sizeof flips; f++) {
+            memcpy(buf, ex, len);
+            if (f < sizeof flips && cut < len) buf[cut] = flips[f];
+            struct litellm_map m;
+            struct err e = {0};
+            size_t n = f == sizeof flips ? cut : len;
+            if (litellm_load_text(buf, n, "g.yaml", NULL, 0, &m, &e) == 0)
+                litellm_map_free(&m);
+            else
+                assert_true(strncmp(e.msg, "g.yaml", 6) == 0);
+        }
+    }
+    free(buf);
+    free(ex);
 }
 
 static void missing_file_is_reported(void **state) {
@@ -725,6 +757,7 @@ int main(void) {
         cmocka_unit_test(settings_that_mean_something_here),
         cmocka_unit_test(yaml_merge_keys_and_scalars),
         cmocka_unit_test(errors_name_the_place_and_key_path),
+        cmocka_unit_test(truncated_and_garbled_files_fail_cleanly),
         cmocka_unit_test(missing_file_is_reported),
         cmocka_unit_test(every_fixture_model_lands_on_its_mapping),
         cmocka_unit_test(wildcards_most_specific_first_and_substitution),
