@@ -1,6 +1,8 @@
 -- The built-in routing rules (DESIGN.md "The policy contract"). route(req, config) returns the
--- target and the name of the rule that fired; a rule whose Router entry is unset falls through
--- to the next one. A custom router runs before these rules; when it returns nil they decide.
+-- target and the name of the rule that fired, one of: explicit, longContext, subagentModel,
+-- background, subagent, webSearch, think, image, default. A rule whose Router entry is unset
+-- (or "") falls through to the next one. A custom router runs before these rules; when it
+-- returns nil (or fails) they decide.
 local ccr = require("ccr")
 
 local function explicit(model)
@@ -19,12 +21,13 @@ local function entry(R, key)
   return v
 end
 
+local KEYS = { "default", "background", "think", "longContext", "webSearch", "image", "subagent",
+               "longContextThreshold", "thinkLevel" }
+
 local function route(req, config)
+  local router = type(config.Router) == "table" and config.Router or {}
   local R = {}
-  for _, k in ipairs({ "default", "background", "think", "longContext", "webSearch", "image",
-                       "subagent", "longContextThreshold", "thinkLevel" }) do
-    R[k] = entry(config.Router or {}, k)
-  end
+  for _, k in ipairs(KEYS) do R[k] = entry(router, k) end
   local target = explicit(req.model)
   if target then return target, "explicit" end
 

@@ -155,11 +155,15 @@ static int msgh(lua_State *L) {
 /* The reason a call failed, with file:line. */
 static void call_error(struct lstate *ls, int status, char *why, size_t n) {
     lua_State *L = ls->L;
-    if (status == LUA_ERRMEM || ls->oom)
-        snprintf(why, n, "%s: memory limit of %zu MiB reached", ls->where[0] ? ls->where : ls->name,
+    /* Lua calls no message handler for memory errors: the position is the one the count hook
+     * sampled last (every HOOK_STEP instructions), else where route() is defined. */
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (status == LUA_ERRMEM || (ls->oom && msg && strstr(msg, "not enough memory")))
+        snprintf(why, n, "%s: memory limit of %zu MiB reached",
+                 ls->where[0] ? ls->where : ls->route_where[0] ? ls->route_where : ls->name,
                  ls->limit >> 20);
     else
-        snprintf(why, n, "%s", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error");
+        snprintf(why, n, "%s", msg ? msg : "error");
 }
 
 /* ---------- read-only tables ---------- */
@@ -231,7 +235,8 @@ static void push_real(lua_State *L, int idx) {
 
 static bool secret_key(const char *k) {
     return k && (strcasecmp(k, "api_key") == 0 || strcasecmp(k, "api_keys") == 0 ||
-                 strcasecmp(k, "apikey") == 0 || strcasecmp(k, "authorization") == 0);
+                 strcasecmp(k, "apikey") == 0 || strcasecmp(k, "authorization") == 0 ||
+                 strcasecmp(k, "x-api-key") == 0 || strcasecmp(k, "proxy-authorization") == 0);
 }
 
 /* cJSON -> read-only Lua values (config). Keys that hold secrets become "<redacted>". */
@@ -444,6 +449,20 @@ static int resolve_target(const struct config *cfg, const char *s, const struct 
     snprintf(why, whylen, "\"%.*s\" is not \"provider,model\" with a configured provider", (int)len,
              s);
     return -1;
+}
+
+int policy_target(const struct config *cfg, const char *target, struct route_target *out,
+                  struct err *err) {
+    const char *m = NULL;
+    size_t ml = 0;
+    char why[384];
+    out->provider = NULL;
+    out->model = NULL;
+    if (!target) return err_set(err, ERR_INVALID, "no target given");
+    if (resolve_target(cfg, target, &out->provider, &m, &ml, why, sizeof why) != 0)
+        return err_set(err, ERR_NOT_FOUND, "%s", why);
+    if (!(out->model = strndup(m, ml))) return err_set(err, ERR_NOMEM, "out of memory");
+    return 0;
 }
 
 /* ccrelay.resolve(s) -> "provider,model" in the configured spelling, or nil, reason. */
@@ -696,8 +715,18 @@ static int step_config(lua_State *L) {
     return 1;
 }
 
+/* route = the chunk's result when it is a function, else rawget(_G, "route"). */
+static int find_route(lua_State *L) {
+    if (lua_isfunction(L, 1)) return 1;
+    lua_pushglobaltable(L);
+    lua_pushstring(L, "route");
+    lua_rawget(L, -2);
+    return 1;
+}
+
 /* Create the state, run the chunk's top level under the limits, find route(). `text` is the
- * script; `name` its display path (owned copy made); `dir` for require (may be NULL). */
+ * script; `name` its display path (owned copy made); `dir` for require, NULL for the built-in
+ * rules (whose limits never go below the defaults, whatever the config says). */
 static int lstate_open(struct lstate *ls, const struct config *cfg, const struct logger *lg,
                        const char *name, const char *text, size_t len, const char *dir,
                        struct err *err) {
@@ -709,6 +738,11 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
                                2000000000L);
     ls->limit = (size_t)cfg_number(cfg, "POLICY_MAX_MEMORY_MB", DEFAULT_MAX_MEMORY_MB, 1, 4096)
                 << 20;
+    if (!dir) { /* the built-in rules: trusted, never below the defaults */
+        if (ls->max_instr < DEFAULT_MAX_INSTRUCTIONS) ls->max_instr = DEFAULT_MAX_INSTRUCTIONS;
+        if (ls->limit < ((size_t)DEFAULT_MAX_MEMORY_MB << 20))
+            ls->limit = (size_t)DEFAULT_MAX_MEMORY_MB << 20;
+    }
     ls->name = strdup(name);
     ls->dir = dir ? strdup(dir) : NULL;
     if (!ls->name || (dir && !ls->dir)) goto nomem;
@@ -742,12 +776,16 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
         err_set(err, ERR_CONFIG, "policy %s: loading failed: %s", name, why);
         goto fail;
     }
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushglobaltable(L);
-        lua_getfield(L, -1, "route");
-        lua_remove(L, -2);
-    }
+    /* The chunk's result or the global `route`, read raw (a metatable on _G runs no code here)
+     * and with the cap lifted: this bookkeeping must not fail because the script's top level
+     * used all of its memory. */
+    size_t limit = ls->limit;
+    ls->limit = (size_t)-1;
+    lua_pushcfunction(L, find_route);
+    lua_insert(L, -2);
+    rc = lua_pcall(L, 1, 1, 0);
+    ls->limit = limit;
+    if (rc != LUA_OK) goto nomem;
     if (!lua_isfunction(L, -1)) {
         err_set(err, ERR_CONFIG,
                 "policy %s: no route function (define `function route(req, config)` or end the "
@@ -759,7 +797,10 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
     lua_pushvalue(L, -1);
     if (lua_getinfo(L, ">S", &ar))
         snprintf(ls->route_where, sizeof ls->route_where, "%s:%d", ar.short_src, ar.linedefined);
-    ls->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ls->limit = (size_t)-1;
+    ls->route_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may grow the registry */
+    ls->limit = limit;
+    if (ls->route_ref == LUA_REFNIL) goto nomem;
     lua_settop(L, 0);
     lua_gc(L, LUA_GCCOLLECT);
     return 0;

@@ -2,7 +2,11 @@
 --
 -- A policy is `route(req, config)` returning nil (no opinion: the built-in rules decide),
 -- "provider,model", or a list of them / {target = ..., fallback = {...}} for fallbacks.
--- `req` and `config` are read-only tables; `req.body` is a lazy view of the request JSON.
+-- `req` and `config` are read-only tables (proxies: index them, use # and pairs/ipairs; next()
+-- sees nothing, assignment raises an error). Secrets in `config` read "<redacted>".
+-- `req.body` is a lazy read-only view of the request JSON (type "userdata"): index, #, pairs,
+-- ipairs; nested objects are views too; JSON null reads as nil. It is valid only during the
+-- route() call that received it: copy what you need to keep.
 -- The C side also offers ccrelay.resolve(s) (a target in the configured spelling, or nil and
 -- the reason) and ccrelay.log(...) (an info line in ccrelay's log).
 local ccr = {}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "route_cmd.h"
 #include "summary.h"
 #include "testutil.h"
 
@@ -593,6 +594,25 @@ static void custom_load_failures_fail_policy_new(void **state) {
         if (!strstr(e.msg, cases[i].msg)) fail_msg("case %zu: %s", i, e.msg);
         cfg_free(c);
     }
+    /* memory exhausted at load: a clear error, no abort */
+    struct config *mc = cfg_with("hog = {}\nfor i = 1, 1e9 do hog[i] = ('x'):rep(64) .. i end\n",
+                                 ",\"POLICY_MAX_MEMORY_MB\":4,\"POLICY_MAX_INSTRUCTIONS\":1000000000");
+    struct policy *mp = NULL;
+    struct err me = {0};
+    assert_int_equal(policy_new(mc, &lg, &mp, &me), -1);
+    if (!strstr(me.msg, "memory limit of 4 MiB") || !strstr(me.msg, "custom-router.lua:2"))
+        fail_msg("%s", me.msg);
+    cfg_free(mc);
+    /* a trap on _G's metatable does not run when ccrelay looks for route */
+    mc = cfg_with("function route() return 'gemini,gemini-2.5-pro' end\n"
+                  "setmetatable(_G, {__index = function() while true do end end})\n",
+                  NULL);
+    mp = load(mc);
+    struct routed mr = route_text(mp, BODY);
+    assert_string_equal(mr.d.source, "custom");
+    route_decision_free(&mr.d);
+    policy_free(mp);
+    cfg_free(mc);
     /* a configured path that does not exist */
     struct config *c = cfg_from_json("{" PROVIDERS "," ROUTER_ALL
                                      ",\"CUSTOM_ROUTER_PATH\":\"/nonexistent/router.lua\"}");
@@ -847,6 +867,117 @@ static void lib_helpers(void **state) {
     route_decision_free(&r.d);
 }
 
+/* ---------- ccrelay route / ccrelay check ---------- */
+
+static char *capture(int (*fn)(void *), void *arg, int *rc) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    struct {
+        FILE *f;
+        void *arg;
+    } a = {f, arg};
+    *rc = fn(&a);
+    fclose(f);
+    return buf;
+}
+
+struct cmd_args {
+    struct config *c;
+    const char *file;
+    struct err e;
+};
+
+static int do_route(void *p) {
+    struct {
+        FILE *f;
+        struct cmd_args *a;
+    } *x = p;
+    return route_cmd_run(x->a->c, &lg, x->a->file, x->f, &x->a->e);
+}
+
+static int do_check(void *p) {
+    struct {
+        FILE *f;
+        struct cmd_args *a;
+    } *x = p;
+    return check_cmd_run(x->a->c, &lg, x->f, &x->a->e);
+}
+
+static void route_command_explains_the_decision(void **state) {
+    (void)state;
+    char fixture[512];
+    snprintf(fixture, sizeof fixture, "%s/fixtures/claude-code/hello-opus.json", tu_shared_dir());
+    struct cmd_args a = {.c = cfg_with(NULL, NULL), .file = fixture};
+    int rc;
+    char *text = capture(do_route, &a, &rc);
+    if (rc != 0) fail_msg("%s", a.e.msg);
+    assert_non_null(strstr(text, "rule:      think (built-in rules)"));
+    assert_non_null(strstr(text, "thinking:  high (adaptive, effort high)"));
+    assert_non_null(strstr(text, "tokens:    ~"));
+    assert_non_null(strstr(text, "target:    gemini,gemini-2.5-pro"));
+    free(text);
+    cfg_free(a.c);
+
+    /* a bare body, with a custom router that gives a fallback */
+    a.c = cfg_with("return function() return {'local,llama3', 'gemini,gemini-2.5-flash'} end", NULL);
+    a.file = write_script("body.json", "{\"model\":\"claude-haiku-4-5\",\"messages\":[{\"role\":"
+                                       "\"user\",\"content\":\"hi\"}]}");
+    text = capture(do_route, &a, &rc);
+    if (rc != 0) fail_msg("%s", a.e.msg);
+    assert_non_null(strstr(text, "rule:      custom ("));
+    assert_non_null(strstr(text, "thinking:  off"));
+    assert_non_null(strstr(text, "target:    Local,llama3"));
+    assert_non_null(strstr(text, "fallback:  gemini,gemini-2.5-flash"));
+    free(text);
+
+    /* not JSON; missing file */
+    a.file = write_script("body.json", "{\"model\": nope");
+    text = capture(do_route, &a, &rc);
+    assert_int_equal(rc, -1);
+    assert_int_equal(a.e.kind, ERR_INVALID);
+    free(text);
+    a.file = "/nonexistent/body.json";
+    text = capture(do_route, &a, &rc);
+    assert_int_equal(rc, -1);
+    assert_int_equal(a.e.kind, ERR_IO);
+    free(text);
+    cfg_free(a.c);
+    char path[600];
+    snprintf(path, sizeof path, "%s/body.json", tmpdir);
+    unlink(path);
+}
+
+static void check_command_reports_problems(void **state) {
+    (void)state;
+    struct cmd_args a = {.c = cfg_with("function route() end", NULL)};
+    int rc;
+    char *text = capture(do_check, &a, &rc);
+    if (rc != 0) fail_msg("%s", a.e.msg);
+    assert_non_null(strstr(text, "custom-router.lua loaded"));
+    assert_non_null(strstr(text, "Router.subagent     Local,llama3"));
+    assert_non_null(strstr(text, "ok\n"));
+    free(text);
+    cfg_free(a.c);
+
+    a.c = cfg_from_json("{" PROVIDERS ",\"Router\":{\"default\":\"gemini,gemini-2.5-flash\","
+                        "\"think\":\"gemni,gemini-2.5-pro\"}}");
+    text = capture(do_check, &a, &rc);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(a.e.msg, "Router.think"));
+    assert_non_null(strstr(text, "no provider named gemni"));
+    free(text);
+    cfg_free(a.c);
+
+    a.c = cfg_with("function route(\n", NULL);
+    text = capture(do_check, &a, &rc);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(a.e.msg, "custom-router.lua:"));
+    free(text);
+    cfg_free(a.c);
+}
+
 static int setup(void **state) {
     (void)state;
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ccrelay-policy-XXXXXX");
@@ -890,6 +1021,8 @@ int main(void) {
         cmocka_unit_test(home_custom_router_is_found),
         cmocka_unit_test(examples_do_what_they_say),
         cmocka_unit_test(lib_helpers),
+        cmocka_unit_test(route_command_explains_the_decision),
+        cmocka_unit_test(check_command_reports_problems),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
