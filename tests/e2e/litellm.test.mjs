@@ -6,9 +6,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, mockUpstream, startRelay, request, parseSSE, sse, anthropicTextEvents, fixtures, tmpdir, oaiChunks } from './lib.mjs';
+import { BIN, mockUpstream, startRelay, request, parseSSE, sse, anthropicTextEvents, fixtures, tmpdir, oaiChunks, waitFor } from './lib.mjs';
 
 const cleanup = [];
 after(async () => { for (const f of cleanup.reverse()) await f(); });
@@ -242,6 +242,31 @@ model_list:
   up = m.requests.at(-1);
   assert.match(up.url, /^\/v1beta\/models\/gemini-2\.5-flash-lite:streamGenerateContent/);
   assert.equal(up.headers['x-goog-api-key'], 'gem-e2e');
+});
+
+test('an edited litellm_config.yaml applies on reload; a broken edit keeps the running map', async () => {
+  const m = await anthropicMock();
+  const yaml = writeYaml('');
+  const save = (text) => { writeFileSync(`${yaml}.tmp`, text); renameSync(`${yaml}.tmp`, yaml); };
+  const map = (model) => `model_list:\n  - model_name: "*"\n    litellm_params: {model: anthropic/${model}, api_base: "${m.url('')}", api_key: k}\n`;
+  save(map('first'));
+  const relay = await startRelay({ LOG_LEVEL: 'info' }, { args: ['--litellm-config', yaml] });
+  cleanup.push(() => relay.stop());
+  const ask = async () => {
+    const r = await request(relay.port, { body: modelCalls[0].body });
+    assert.equal(r.status, 200, r.body);
+    return r.headers['x-ccrelay-upstream-model'];
+  };
+  assert.equal(await ask(), 'first');
+  save(map('second'));
+  relay.child.kill('SIGHUP');
+  await waitFor(async () => (await ask()) === 'second', 5000, 'the new map');
+  const before = relay.log().length;
+  save(`${map('third')}    frobnicate: 1\n`);
+  relay.child.kill('SIGHUP');
+  await waitFor(() => /frobnicate: unknown key/.test(relay.log().slice(before)), 5000, 'the reload error');
+  assert.match(relay.log().slice(before), /litellm_config\.yaml:4:5: model_list\[0\]\.frobnicate: unknown key/);
+  assert.equal(await ask(), 'second');
 });
 
 test('an unsupported key is reported with the file, line and key path', async () => {
