@@ -155,6 +155,7 @@ local function sequence(g, caps, strategy)
     local level = levels[key]
     local start = first_of(level, strategy, g.model_name .. "\0" .. key)
     for k = 0, #level - 1 do
+      if #out >= MAX_TARGETS then return out end
       local d = level[(start - 1 + k) % #level + 1]
       out[#out + 1] = d.provider .. "," .. substitute(d.model, caps)
     end

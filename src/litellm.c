@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 
 #define MAX_DEPTH 64
 #define MAX_NODES 200000
+#define MAX_ENTRIES 4096 /* model_list entries: keeps every check below linear enough */
 #define ENV_PREFIX "os.environ/"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -57,10 +59,21 @@ static int pos_add(struct posv *pv, const cJSON *node, const yaml_mark_t *m) {
     return 0;
 }
 
+static int pos_cmp(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)((const struct pos *)a)->node;
+    uintptr_t y = (uintptr_t)((const struct pos *)b)->node;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorted once the tree is complete, so that lookups are a binary search. */
+static void pos_sort(struct posv *pv) {
+    if (pv->n > 1) qsort(pv->v, pv->n, sizeof *pv->v, pos_cmp);
+}
+
 static const struct pos *pos_of(const struct posv *pv, const cJSON *node) {
-    for (size_t i = 0; pv && node && i < pv->n; i++)
-        if (pv->v[i].node == node) return &pv->v[i];
-    return NULL;
+    if (!pv || !node || pv->n == 0) return NULL;
+    struct pos key = {.node = node};
+    return bsearch(&key, pv->v, pv->n, sizeof *pv->v, pos_cmp);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -108,8 +121,6 @@ static cJSON *scalar_value(const char *s, size_t len, yaml_scalar_style_t style)
 static int yl_fail(struct yload *Y, const yaml_mark_t *m, const char *msg) {
     return err_set(Y->err, ERR_CONFIG, "%s:%zu:%zu: %s", Y->src, m->line + 1, m->column + 1, msg);
 }
-
-static int yl_convert(struct yload *Y, yaml_node_t *n, int depth, cJSON **out);
 
 /* Move the members of `from` that `to` lacks into `to` (a merge key: explicit keys win).
  * Returns -1 when out of memory. */
@@ -652,7 +663,13 @@ static const char *provider_for(struct conv *C, const struct prefix *px, const c
     C->gens = ng;
     char name[64];
     snprintf(name, sizeof name, "%s", px->provider);
-    for (int k = 2; name_taken(C, name); k++) snprintf(name, sizeof name, "%s-%d", px->provider, k);
+    int seq = 1; /* start after the providers of this prefix made so far: one probe, usually */
+    for (size_t i = 0; i < C->ngens; i++) {
+        const char *n = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(C->gens[i].obj, "name"));
+        seq += n && strncmp(n, px->provider, strlen(px->provider)) == 0;
+    }
+    if (seq > 1) snprintf(name, sizeof name, "%s-%d", px->provider, seq);
+    while (name_taken(C, name)) snprintf(name, sizeof name, "%s-%d", px->provider, ++seq);
     cJSON *o = cJSON_CreateObject();
     if (!o) goto oom;
     cJSON_AddItemToArray(C->providers, o);
@@ -1092,6 +1109,9 @@ static int model_list(struct conv *C, const cJSON *ml) {
         return fail(C, ml, p.buf, "must be a non-empty list of {model_name, litellm_params}, "
                                   "found %s",
                     cJSON_IsArray(ml) ? "an empty list" : type_name(ml));
+    if (cJSON_GetArraySize(ml) > MAX_ENTRIES)
+        return fail(C, ml, p.buf, "has %d entries; ccrelay takes at most %d", cJSON_GetArraySize(ml),
+                    MAX_ENTRIES);
     size_t i = 0;
     const cJSON *d;
     cJSON_ArrayForEach(d, ml) {
@@ -1462,7 +1482,10 @@ int litellm_load_text(const char *text, size_t len, const char *source,
     struct posv pv = {0};
     cJSON *root = NULL;
     int rc = yaml_to_json(text, len, source, &pv, &root, err);
-    if (rc == 0) rc = run(root, source, &pv, taken, ntaken, out, err);
+    if (rc == 0) {
+        pos_sort(&pv);
+        rc = run(root, source, &pv, taken, ntaken, out, err);
+    }
     cJSON_Delete(root);
     free(pv.v);
     return rc;
