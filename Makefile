@@ -77,6 +77,8 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libccrelay.a
 
 -include tests/bench/bench.mk
 -include docker/docker.mk
+-include tests/fuzz/fuzz.mk
+-include tests/soak/soak.mk
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Unit tests: every tests/unit/test_*.c is a cmocka program; run from the repo root.
@@ -122,3 +124,9 @@ fmt:
 
 clean-build:
 	rm -rf build build-asan ccrelay
+
+# The token estimate against Anthropic's published tokenizer, on every fixture (see README).
+tokens-accuracy: ccrelay
+	$(Q)[ -d $(BUILD)/tokcheck/node_modules/@anthropic-ai/tokenizer ] || \
+	  npm install --silent --no-save --prefix $(BUILD)/tokcheck @anthropic-ai/tokenizer@0.0.4
+	$(Q)node scripts/tokens-accuracy.mjs $(SHARED) ./ccrelay $(BUILD)/tokcheck

@@ -1448,13 +1448,18 @@ static int on_call(struct xl_stream *st, const cJSON *fc, const char *sig) {
     if (rc < 0) return -1;
     char *id = strndup(st->scratch.p, st->scratch.len);
     if (!id) return st_fail(st, ERR_NOMEM, "gemini stream: out of memory");
-    const cJSON *args = jget(fc, "args");
-    char *json = cJSON_IsObject(args) ? cJSON_PrintUnformatted(args) : NULL;
     rc = xl_aout_tool_start(&st->aout, id, client_name(st, name), st->out, st->err);
     free(id);
-    if (rc == 0)
-        rc = xl_aout_json(&st->aout, json ? json : "{}", json ? strlen(json) : 2, st->out, st->err);
-    if (json) cJSON_free(json);
+    /* the arguments, printed exactly (integers above 2^53 included); absent or null -> {} */
+    const cJSON *args = jget(fc, "args");
+    xl_buf_reset(&st->scratch);
+    if (cJSON_IsObject(args))
+        print_node(&st->scratch, args, 0);
+    else
+        xl_buf_adds(&st->scratch, "{}");
+    if (rc == 0 && !xl_buf_ok(&st->scratch))
+        return st_fail(st, ERR_NOMEM, "gemini stream: out of memory");
+    if (rc == 0) rc = xl_aout_json(&st->aout, st->scratch.p, st->scratch.len, st->out, st->err);
     if (rc == 0) rc = xl_aout_stop(&st->aout, st->out, st->err);
     if (rc < 0) return -1;
     st->ncalls++;
@@ -1504,9 +1509,8 @@ static int write_grounding(struct xl_stream *st) {
     char sid[40];
     if (xl_mint_id("srvtoolu_", sid, sizeof sid) < 0)
         return st_fail(st, ERR_INTERNAL, "gemini stream: the system random generator failed");
-    const char *query = jstr(cJSON_GetArrayItem(jget(st->grounding, "webSearchQueries"), 0), NULL);
     const cJSON *q0 = cJSON_GetArrayItem(jget(st->grounding, "webSearchQueries"), 0);
-    query = cJSON_IsString(q0) ? q0->valuestring : "";
+    const char *query = cJSON_IsString(q0) ? q0->valuestring : "";
     struct xl_buf b;
     xl_buf_init(&b);
     struct xl_jw w;
@@ -1805,11 +1809,23 @@ out:
     return rc;
 }
 
+/* A step failed in the shared writer (it filled st->err but not the client's view). */
+static void mark_failed(struct xl_stream *st) {
+    if (st->failed) return;
+    enum err_kind k = st->err ? st->err->kind : ERR_INTERNAL;
+    st_fail(st, k == ERR_NONE ? ERR_INTERNAL : k, "%s",
+            st->err && st->err->msg[0] ? st->err->msg : "gemini stream: translation failed");
+}
+
 static int sse_cb(void *arg, const char *event, const char *data, size_t len) {
     struct xl_stream *st = arg;
     (void)event;
     if (len == 0 || (len == 6 && memcmp(data, "[DONE]", 6) == 0)) return 0; /* gateways add it */
-    return step_event(st, data, len) < 0 ? 1 : 0;
+    if (step_event(st, data, len) < 0) {
+        mark_failed(st);
+        return 1;
+    }
+    return 0;
 }
 
 static void gemini_stream_free(struct xl_stream *st) {
@@ -1911,6 +1927,14 @@ static int gemini_stream_feed(struct xl_stream *st, const char *buf, size_t len,
     return st->state == ST_DONE ? XL_DONE : XL_MORE;
 }
 
+static int finish_at_end(struct xl_stream *st) {
+    if (finalize(st) < 0) {
+        mark_failed(st);
+        return -1;
+    }
+    return XL_DONE;
+}
+
 static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct err *err) {
     if (st->state == ST_DONE) return XL_DONE;
     if (st->state == ST_FAILED)
@@ -1918,9 +1942,12 @@ static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct 
     st->out = out;
     st->err = err;
     if (st->body_kind == BODY_JSON) {
-        if (step_event(st, st->raw.p, st->raw.len) < 0) return -1;
+        if (step_event(st, st->raw.p, st->raw.len) < 0) {
+            mark_failed(st);
+            return -1;
+        }
         if (st->state == ST_DONE) return XL_DONE;
-        if (st->state == ST_FINISHED) return finalize(st) < 0 ? -1 : XL_DONE;
+        if (st->state == ST_FINISHED) return finish_at_end(st);
         return st_fail(st, ERR_UPSTREAM, "Gemini (%s): the answer ended before completion",
                        st->model);
     }
@@ -1930,7 +1957,7 @@ static int gemini_stream_end(struct xl_stream *st, struct evbuffer *out, struct 
                        MAX_EVENT_BYTES);
     if (rc != 0 || st->state == ST_FAILED) return -1;
     if (st->state == ST_DONE) return XL_DONE;
-    if (st->state == ST_FINISHED) return finalize(st) < 0 ? -1 : XL_DONE;
+    if (st->state == ST_FINISHED) return finish_at_end(st);
     return st_fail(st, ERR_UPSTREAM, "Gemini (%s): upstream stream ended before completion",
                    st->model);
 }

@@ -1529,7 +1529,11 @@ static void allocation_failures_are_errors(void **state) {
         cJSON_InitHooks(NULL);
         fail_after = -1;
         bool done = r.rc == XL_DONE;
-        if (!done) assert_int_equal(r.rc, -1);
+        if (!done) {
+            assert_int_equal(r.rc, -1);
+            assert_int_equal(r.xerr_rc, 0);
+            assert_true(r.err.msg[0] != '\0');
+        }
         run_free(&r);
         if (done && k > 50) break;
     }
@@ -1576,6 +1580,8 @@ static void mutated_streams_never_break_the_grammar(void **state) {
         }
         struct run r = run_stream(body, "gemini-3-flash-preview", m, 1 + lcg(&x) % 40);
         assert_true(r.rc == XL_DONE || r.rc == -1);
+        /* a failure always has its client-facing error */
+        if (r.rc == -1) assert_int_equal(r.xerr_rc, 0);
         cJSON *msg = check_stream(r.out, r.len, r.rc == XL_DONE && r.len > 0);
         cJSON_Delete(msg);
         run_free(&r);
