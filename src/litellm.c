@@ -730,327 +730,286 @@ static const char *const BODY_PARAMS[] = {"temperature",       "top_p", "top_k",
 static const char *const INERT_PARAMS[] = {"drop_params", "input_cost_per_token",
                                            "output_cost_per_token", "model_info", NULL};
 
-static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p) {
-    if (check_object(C, d, p->buf, "model_name and litellm_params")) return -1;
-    const cJSON *mn = NULL, *lp = NULL;
-    for (const cJSON *k = d->child; k; k = k->next) {
-        size_t o = path_key(p, k->string);
-        if (strcmp(k->string, "model_name") == 0) {
-            mn = k;
-        } else if (strcmp(k->string, "litellm_params") == 0) {
-            lp = k;
-        } else if (strcmp(k->string, "model_info") != 0) {
-            return fail(C, k, p->buf, "unknown key; a model_list entry has model_name, "
-                                      "litellm_params and model_info");
-        }
-        path_pop(p, o);
-    }
-    size_t o = path_key(p, "model_name");
-    if (!mn)
-        return fail(C, d, p->buf, "is missing; write the model name clients ask for (e.g. "
-                                  "\"claude-sonnet-*\")");
-    if (!cJSON_IsString(mn) || !*mn->valuestring)
-        return fail(C, mn, p->buf, "must be a non-empty string, found %s",
-                    cJSON_IsString(mn) ? "an empty string" : type_name(mn));
-    const char *model_name = mn->valuestring;
-    path_pop(p, o);
+/* One litellm_params mapping, its keys sorted out (each pointer NULL when absent). */
+struct params {
+    const cJSON *lp;
+    const cJSON *model, *base, *key, *cprov;
+    const cJSON *weight, *rpm, *tpm, *order;
+    const cJSON *maxtok, *headers, *xbody;
+    const cJSON *first_sampling; /* the first of BODY_PARAMS, for messages */
+};
 
-    o = path_key(p, "litellm_params");
-    if (!lp) return fail(C, d, p->buf, "is missing; write at least litellm_params.model");
-    if (check_object(C, lp, p->buf, "model, api_base, api_key, ...")) return -1;
-
-    const cJSON *model = NULL, *base = NULL, *key = NULL, *cprov = NULL;
-    const cJSON *weight = NULL, *rpm = NULL, *tpm = NULL, *order = NULL, *maxtok = NULL;
-    const cJSON *headers = NULL, *xbody = NULL;
-    cJSON *body = cJSON_CreateObject(); /* extra_body being built */
-    if (!body) return nomem(C);
-    int rc = -1;
+/* Sort the keys of litellm_params; refuse what ccrelay cannot honour. */
+static int read_params(struct conv *C, const cJSON *lp, struct path *p, struct params *P) {
+    memset(P, 0, sizeof *P);
+    P->lp = lp;
     for (const cJSON *k = lp->child; k; k = k->next) {
         const char *n = k->string;
-        size_t o2 = path_key(p, n);
-        if (strcmp(n, "model") == 0) model = k;
-        else if (strcmp(n, "api_base") == 0 || strcmp(n, "base_url") == 0) base = k;
-        else if (strcmp(n, "api_key") == 0) key = k;
-        else if (strcmp(n, "custom_llm_provider") == 0) cprov = k;
-        else if (strcmp(n, "weight") == 0) weight = k;
-        else if (strcmp(n, "rpm") == 0) rpm = k;
-        else if (strcmp(n, "tpm") == 0) tpm = k;
-        else if (strcmp(n, "order") == 0) order = k;
-        else if (strcmp(n, "max_tokens") == 0) maxtok = k;
-        else if (strcmp(n, "extra_headers") == 0 || strcmp(n, "headers") == 0) headers = k;
-        else if (strcmp(n, "extra_body") == 0) xbody = k;
+        size_t o = path_key(p, n);
+        if (strcmp(n, "model") == 0) P->model = k;
+        else if (strcmp(n, "api_base") == 0 || strcmp(n, "base_url") == 0) P->base = k;
+        else if (strcmp(n, "api_key") == 0) P->key = k;
+        else if (strcmp(n, "custom_llm_provider") == 0) P->cprov = k;
+        else if (strcmp(n, "weight") == 0) P->weight = k;
+        else if (strcmp(n, "rpm") == 0) P->rpm = k;
+        else if (strcmp(n, "tpm") == 0) P->tpm = k;
+        else if (strcmp(n, "order") == 0) P->order = k;
+        else if (strcmp(n, "max_tokens") == 0) P->maxtok = k;
+        else if (strcmp(n, "extra_headers") == 0 || strcmp(n, "headers") == 0) P->headers = k;
+        else if (strcmp(n, "extra_body") == 0) P->xbody = k;
         else if (is_one_of(n, BODY_PARAMS)) {
-            cJSON *v = cJSON_Duplicate(k, 1);
-            if (!v) {
-                nomem(C);
-                goto out;
-            }
-            cJSON_AddItemToObject(body, n, v);
+            if (!P->first_sampling) P->first_sampling = k;
         } else if (is_one_of(n, INERT_PARAMS)) {
             /* no effect here */
         } else if (strcmp(n, "timeout") == 0 || strcmp(n, "stream_timeout") == 0) {
-            fail(C, k, p->buf, "a timeout per deployment is not supported; set "
-                               "router_settings.timeout (seconds, for every upstream) or "
-                               "LIMITS in config.json, and remove this key");
-            goto out;
+            return fail(C, k, p->buf, "a timeout per deployment is not supported; set "
+                                      "router_settings.timeout (seconds, for every upstream) or "
+                                      "LIMITS in config.json, and remove this key");
         } else if (strcmp(n, "max_retries") == 0) {
-            fail(C, k, p->buf, "retries per deployment are not supported; set "
-                               "router_settings.num_retries (retries of a model group, over its "
-                               "deployments) and remove this key");
-            goto out;
+            return fail(C, k, p->buf, "retries per deployment are not supported; set "
+                                      "router_settings.num_retries (retries of a model group, "
+                                      "over its deployments) and remove this key");
         } else if (strcmp(n, "reasoning_effort") == 0) {
-            fail(C, k, p->buf, "not supported here: ccrelay sets the reasoning effort from "
-                               "Claude Code's own thinking settings (/effort); remove this key");
-            goto out;
+            return fail(C, k, p->buf, "not supported here: ccrelay sets the reasoning effort "
+                                      "from Claude Code's own thinking settings (/effort); "
+                                      "remove this key");
         } else {
-            fail(C, k, p->buf, "unsupported key; ccrelay reads model, api_base, api_key, "
-                               "custom_llm_provider, max_tokens, weight, rpm, tpm, order, "
-                               "extra_headers, extra_body and the sampling parameters "
-                               "temperature, top_p, top_k, seed, stop, presence_penalty, "
-                               "frequency_penalty; remove it");
-            goto out;
+            return fail(C, k, p->buf, "unsupported key; ccrelay reads model, api_base, api_key, "
+                                      "custom_llm_provider, max_tokens, weight, rpm, tpm, order, "
+                                      "extra_headers, extra_body and the sampling parameters "
+                                      "temperature, top_p, top_k, seed, stop, presence_penalty, "
+                                      "frequency_penalty; remove it");
         }
-        path_pop(p, o2);
+        path_pop(p, o);
     }
+    return 0;
+}
 
-    /* model and its provider prefix */
-    size_t o2 = path_key(p, "model");
-    if (!model) {
-        fail(C, lp, p->buf, "is missing; write e.g. \"openrouter/x-ai/grok-4.1-fast\"");
-        goto out;
-    }
-    if (!cJSON_IsString(model) || !*model->valuestring) {
-        fail(C, model, p->buf, "must be a non-empty string like \"gemini/gemini-2.5-flash\", "
-                               "found %s",
-             cJSON_IsString(model) ? "an empty string" : type_name(model));
-        goto out;
-    }
+/* litellm_params.model (and custom_llm_provider) -> the prefix and the upstream model id
+ * (borrowed from the tree). */
+static int model_prefix(struct conv *C, const struct params *P, struct path *p,
+                        const struct prefix **pxo, const char **upstream) {
+    size_t o = path_key(p, "model");
+    const cJSON *model = P->model;
+    if (!model) return fail(C, P->lp, p->buf, "is missing; write e.g. \"openrouter/x-ai/grok-4.1-fast\"");
+    if (!cJSON_IsString(model) || !*model->valuestring)
+        return fail(C, model, p->buf, "must be a non-empty string like "
+                                      "\"gemini/gemini-2.5-flash\", found %s",
+                    cJSON_IsString(model) ? "an empty string" : type_name(model));
     const char *m = model->valuestring;
     const struct prefix *px = NULL;
-    const char *upstream = m;
-    if (cprov) {
-        if (!cJSON_IsString(cprov) ||
-            !(px = find_prefix(cprov->valuestring, strlen(cprov->valuestring)))) {
-            path_pop(p, o2);
+    *upstream = m;
+    if (P->cprov) {
+        const cJSON *cp = P->cprov;
+        if (!cJSON_IsString(cp) || !(px = find_prefix(cp->valuestring, strlen(cp->valuestring)))) {
+            path_pop(p, o);
             path_key(p, "custom_llm_provider");
-            fail(C, cprov, p->buf, "%s%.40s%s is not a provider ccrelay supports; use one of "
-                                   "%s (without the slash)",
-                 cJSON_IsString(cprov) ? "\"" : "",
-                 cJSON_IsString(cprov) ? cprov->valuestring : type_name(cprov),
-                 cJSON_IsString(cprov) ? "\"" : "", PREFIX_LIST);
-            goto out;
+            return fail(C, cp, p->buf, "%s%.40s%s is not a provider ccrelay supports; use one of "
+                                       "%s (without the slash)",
+                        cJSON_IsString(cp) ? "\"" : "",
+                        cJSON_IsString(cp) ? cp->valuestring : type_name(cp),
+                        cJSON_IsString(cp) ? "\"" : "", PREFIX_LIST);
         }
         size_t pl = strlen(px->name);
-        if (strncasecmp(m, px->name, pl) == 0 && m[pl] == '/') upstream = m + pl + 1;
+        if (strncasecmp(m, px->name, pl) == 0 && m[pl] == '/') *upstream = m + pl + 1;
     } else {
         const char *slash = strchr(m, '/');
         if (slash) px = find_prefix(m, (size_t)(slash - m));
         if (px) {
-            upstream = slash + 1;
+            *upstream = slash + 1;
         } else if (!slash && (strncasecmp(m, "gpt-", 4) == 0 || strncasecmp(m, "chatgpt-", 8) == 0 ||
                               ((m[0] == 'o' || m[0] == 'O') && m[1] >= '1' && m[1] <= '9'))) {
             px = find_prefix("openai", 6); /* LiteLLM knows OpenAI's model names */
         } else if (!slash && strncasecmp(m, "claude-", 7) == 0) {
             px = find_prefix("anthropic", 9);
         } else {
-            fail(C, model, p->buf, "\"%.80s\" %s; write one of %s before the model id (e.g. "
-                                   "\"openrouter/x-ai/grok-4.1-fast\"); an OpenAI-compatible "
-                                   "server is \"openai/<model>\" with api_base",
-                 m, slash ? "starts with a provider prefix ccrelay does not support"
-                          : "has no provider prefix",
-                 PREFIX_LIST);
-            goto out;
+            return fail(C, model, p->buf, "\"%.80s\" %s; write one of %s before the model id "
+                                          "(e.g. \"openrouter/x-ai/grok-4.1-fast\"); an "
+                                          "OpenAI-compatible server is \"openai/<model>\" with "
+                                          "api_base",
+                        m, slash ? "starts with a provider prefix ccrelay does not support"
+                                 : "has no provider prefix",
+                        PREFIX_LIST);
         }
     }
-    if (!*upstream) {
-        fail(C, model, p->buf, "\"%.80s\" names no model after the provider prefix", m);
-        goto out;
-    }
-    path_pop(p, o2);
+    if (!**upstream)
+        return fail(C, model, p->buf, "\"%.80s\" names no model after the provider prefix", m);
+    path_pop(p, o);
+    *pxo = px;
+    return 0;
+}
 
-    /* the endpoint */
-    char var[128];
+/* The endpoint: api_base (os.environ/ allowed) by the prefix's rule, else its default URL.
+ * *url is malloc'd. */
+static int endpoint_of(struct conv *C, const struct params *P, const struct prefix *px,
+                       struct path *p, char **url) {
+    *url = NULL;
     const char *bv = NULL;
-    if (base) {
-        o2 = path_key(p, cJSON_IsString(base) ? base->string : "api_base");
-        if (env_string(C, base, p->buf, &bv, var, sizeof var)) goto out;
-        if (!bv) {
-            fail(C, base, p->buf, "environment variable %s is not set; export it or write the URL",
-                 var);
-            goto out;
-        }
+    if (P->base) {
+        char var[128];
+        size_t o = path_key(p, P->base->string);
+        if (env_string(C, P->base, p->buf, &bv, var, sizeof var)) return -1;
+        if (!bv)
+            return fail(C, P->base, p->buf, "environment variable %s is not set; export it or "
+                                            "write the URL",
+                        var);
         if (!(strncasecmp(bv, "http://", 7) == 0 || strncasecmp(bv, "https://", 8) == 0) ||
-            strcspn(bv, " \t\r\n") != strlen(bv) || strlen(bv) < 10) {
-            fail(C, base, p->buf, "\"%.80s\" is not an http:// or https:// URL", bv);
-            goto out;
-        }
-        path_pop(p, o2);
+            strcspn(bv, " \t\r\n") != strlen(bv) || strlen(bv) < 10)
+            return fail(C, P->base, p->buf, "\"%.80s\" is not an http:// or https:// URL", bv);
+        path_pop(p, o);
     } else if (!px->url) {
-        fail(C, lp, p->buf, "%s/ needs api_base (the server's URL, e.g. "
-                            "\"http://127.0.0.1:8000/v1\")",
-             px->name);
-        goto out;
+        return fail(C, P->lp, p->buf, "%s/ needs api_base (the server's URL, e.g. "
+                                      "\"http://127.0.0.1:8000/v1\")",
+                    px->name);
     }
-    char *url = bv ? endpoint(px, bv) : strdup(px->url);
-    if (!url) {
-        nomem(C);
-        goto out;
-    }
+    *url = bv ? endpoint(px, bv) : strdup(px->url);
+    return *url ? 0 : nomem(C);
+}
 
-    /* the key: api_key, else LiteLLM's variable for the prefix */
-    const char *kv = NULL;
-    bool missing = false;
-    char kvar[128] = "";
-    o2 = path_key(p, "api_key");
-    if (key && !cJSON_IsNull(key)) {
-        if (env_string(C, key, p->buf, &kv, kvar, sizeof kvar)) {
-            free(url);
-            goto out;
-        }
-        missing = kv == NULL && kvar[0];
-        if (kv && !*kv) kv = NULL;
+/* The key: api_key (os.environ/ allowed), else LiteLLM's variable for the prefix. *key is
+ * borrowed (NULL: none); *missing when a variable is named but unset (one start-up note per
+ * variable says so). */
+static int key_of(struct conv *C, const struct params *P, const struct prefix *px,
+                  const char *model_name, struct path *p, const char **key, bool *missing) {
+    *key = NULL;
+    *missing = false;
+    char var[128] = "";
+    size_t o = path_key(p, "api_key");
+    if (P->key && !cJSON_IsNull(P->key)) {
+        if (env_string(C, P->key, p->buf, key, var, sizeof var)) return -1;
+        *missing = *key == NULL && var[0];
     } else if (px->key_env) {
-        snprintf(kvar, sizeof kvar, "%s", px->key_env);
-        const cJSON *fv = cJSON_GetObjectItemCaseSensitive(C->envvars, kvar);
-        kv = cJSON_IsString(fv) ? fv->valuestring : getenv(kvar);
-        if (kv && !*kv) kv = NULL;
-        missing = kv == NULL;
+        snprintf(var, sizeof var, "%s", px->key_env);
+        const cJSON *fv = cJSON_GetObjectItemCaseSensitive(C->envvars, var);
+        *key = cJSON_IsString(fv) ? fv->valuestring : getenv(var);
+        *missing = *key == NULL || !**key;
     }
-    bool noted = false; /* one note per variable */
+    if (*key && !**key) *key = NULL; /* "": no key (a local server) */
     char said[160];
-    snprintf(said, sizeof said, " %s is not set;", kvar);
-    for (size_t i = 0; missing && i < C->nnotes && !noted; i++) noted = strstr(C->notes[i], said);
-    if (missing && !noted) {
+    snprintf(said, sizeof said, " %s is not set;", var);
+    bool noted = false;
+    for (size_t i = 0; *missing && i < C->nnotes && !noted; i++)
+        noted = strstr(C->notes[i], said) != NULL;
+    if (*missing && !noted) {
         char where[300];
-        place(C, key ? key : lp, where, sizeof where);
+        place(C, P->key ? P->key : P->lp, where, sizeof where);
         if (note(C, "%s: %s: %s is not set; the deployments that use it (first: \"%.80s\" -> "
                     "%.100s) are tried last and fail with an authentication error; export "
                     "%s=... to enable them",
-                 where, p->buf, kvar, model_name, m, kvar)) {
-            free(url);
-            goto out;
-        }
+                 where, p->buf, var, model_name, P->model->valuestring, var))
+            return -1;
     }
-    path_pop(p, o2);
+    path_pop(p, o);
+    return 0;
+}
 
-    /* knobs of this model at its provider */
-    cJSON *knobs = cJSON_CreateObject();
-    if (!knobs) {
-        free(url);
-        nomem(C);
-        goto out;
-    }
-    const char *fmt_name = wire_format_name(px->format);
-    if (maxtok) {
+/* This model's knobs at its provider (providers/options.h): max_tokens -> model_max_output,
+ * extra_headers, sampling parameters and extra_body -> extra_body. *out owned, never NULL on
+ * success. */
+static int knobs_of(struct conv *C, const struct params *P, const struct prefix *px,
+                    struct path *p, cJSON **out) {
+    cJSON *knobs = cJSON_CreateObject(), *body = cJSON_CreateObject();
+    *out = NULL;
+    if (!knobs || !body) goto oom;
+    if (P->maxtok) {
         long v;
-        o2 = path_key(p, "max_tokens");
-        if (small_int(C, maxtok, p->buf, 1, 10000000, &v)) goto out_knobs;
+        size_t o = path_key(p, "max_tokens");
+        if (small_int(C, P->maxtok, p->buf, 1, 10000000, &v)) goto bad;
         if (px->format == FMT_ANTHROPIC) {
-            fail(C, maxtok, p->buf, "cannot be honoured for anthropic/ (the request is passed "
-                                    "through unchanged, so Claude Code's max_tokens is sent); "
-                                    "remove it");
-            goto out_knobs;
+            fail(C, P->maxtok, p->buf, "cannot be honoured for anthropic/ (the request is "
+                                       "passed through unchanged, so Claude Code's max_tokens is "
+                                       "sent); remove it");
+            goto bad;
         }
-        if (!cJSON_AddNumberToObject(knobs, "model_max_output", (double)v)) goto oom_knobs;
-        path_pop(p, o2);
+        if (!cJSON_AddNumberToObject(knobs, "model_max_output", (double)v)) goto oom;
+        path_pop(p, o);
     }
-    if (headers) {
-        o2 = path_key(p, headers->string);
-        if (check_object(C, headers, p->buf, "header name: value")) goto out_knobs;
+    if (P->headers) {
+        size_t o = path_key(p, P->headers->string);
+        if (check_object(C, P->headers, p->buf, "header name: value")) goto bad;
         if (px->format == FMT_ANTHROPIC) {
-            fail(C, headers, p->buf, "extra headers are not sent to anthropic/ endpoints "
-                                     "(pass-through); remove it");
-            goto out_knobs;
+            fail(C, P->headers, p->buf, "extra headers are not sent to anthropic/ endpoints "
+                                        "(pass-through); remove it");
+            goto bad;
         }
-        for (const cJSON *h = headers->child; h; h = h->next) {
+        for (const cJSON *h = P->headers->child; h; h = h->next) {
             if (!cJSON_IsString(h)) {
                 path_key(p, h->string);
                 fail(C, h, p->buf, "must be a string (quote it), found %s", type_name(h));
-                goto out_knobs;
+                goto bad;
             }
         }
-        cJSON *hc = cJSON_Duplicate(headers, 1);
-        if (!hc) goto oom_knobs;
+        cJSON *hc = cJSON_Duplicate(P->headers, 1);
+        if (!hc) goto oom;
         cJSON_AddItemToObject(knobs, "extra_headers", hc);
-        path_pop(p, o2);
+        path_pop(p, o);
     }
-    if (xbody) {
-        o2 = path_key(p, "extra_body");
-        if (check_object(C, xbody, p->buf, "fields merged into the upstream request"))
-            goto out_knobs;
-        for (const cJSON *f = xbody->child; f; f = f->next) {
+    for (const cJSON *k = P->lp->child; k; k = k->next) {
+        if (!is_one_of(k->string, BODY_PARAMS)) continue;
+        cJSON *v = cJSON_Duplicate(k, 1);
+        if (!v) goto oom;
+        cJSON_AddItemToObject(body, k->string, v);
+    }
+    if (P->xbody) {
+        size_t o = path_key(p, "extra_body");
+        if (check_object(C, P->xbody, p->buf, "fields merged into the upstream request")) goto bad;
+        for (const cJSON *f = P->xbody->child; f; f = f->next) { /* extra_body wins */
             cJSON *v = cJSON_Duplicate(f, 1);
-            if (!v) goto oom_knobs;
+            if (!v) goto oom;
             cJSON_DeleteItemFromObjectCaseSensitive(body, f->string);
             cJSON_AddItemToObject(body, f->string, v);
         }
-        path_pop(p, o2);
+        path_pop(p, o);
     }
     if (body->child) {
         if (px->format != FMT_OPENAI) {
-            const cJSON *first = xbody;
-            for (const cJSON *k = lp->child; k && !first; k = k->next)
-                if (is_one_of(k->string, BODY_PARAMS)) first = k;
-            path_key(p, first ? first->string : "extra_body");
+            const cJSON *first = P->first_sampling ? P->first_sampling : P->xbody;
+            path_key(p, first->string);
             fail(C, first, p->buf, "request parameters from the config are applied only to "
                                    "OpenAI-format providers, not to %s/ (%s format); remove it",
-                 px->name, fmt_name);
-            goto out_knobs;
+                 px->name, wire_format_name(px->format));
+            goto bad;
         }
         cJSON_AddItemToObject(knobs, "extra_body", body);
         body = NULL;
     }
+    cJSON_Delete(body);
+    *out = knobs;
+    return 0;
+oom:
+    nomem(C);
+bad:
+    cJSON_Delete(knobs);
+    cJSON_Delete(body);
+    return -1;
+}
 
-    /* balancing */
-    cJSON *dep = cJSON_CreateObject();
-    if (!dep) goto oom_knobs;
-    double w[3] = {-1, -1, -1};
-    const cJSON *wn[3] = {weight, rpm, tpm};
+/* weight / rpm / tpm (w[i] = -1 when unset) and order (0 when unset). */
+static int balance_of(struct conv *C, const struct params *P, struct path *p, double w[3],
+                      long *ord) {
+    const cJSON *wn[3] = {P->weight, P->rpm, P->tpm};
     static const char *const wname[3] = {"weight", "rpm", "tpm"};
     for (int i = 0; i < 3; i++) {
+        w[i] = -1;
         if (!wn[i]) continue;
         if (!cJSON_IsNumber(wn[i]) || wn[i]->valuedouble < 0 || !isfinite(wn[i]->valuedouble)) {
             path_key(p, wname[i]);
-            fail(C, wn[i], p->buf, "must be a number from 0 up, found %s", type_name(wn[i]));
-            cJSON_Delete(dep);
-            goto out_knobs;
+            return fail(C, wn[i], p->buf, "must be a number from 0 up, found %s",
+                        type_name(wn[i]));
         }
         w[i] = wn[i]->valuedouble;
     }
-    long ord = 0;
-    if (order) {
-        o2 = path_key(p, "order");
-        if (small_int(C, order, p->buf, 1, 1000000, &ord)) {
-            cJSON_Delete(dep);
-            goto out_knobs;
-        }
-        path_pop(p, o2);
+    *ord = 0;
+    if (P->order) {
+        size_t o = path_key(p, "order");
+        if (small_int(C, P->order, p->buf, 1, 1000000, ord)) return -1;
+        path_pop(p, o);
     }
+    return 0;
+}
 
-    const char *pname = provider_for(C, px, url, kv, upstream, knobs);
-    knobs = NULL;
-    free(url);
-    url = NULL;
-    if (!pname) {
-        cJSON_Delete(dep);
-        goto out;
-    }
-    const struct pos *ps = pos_of(C->pv, d);
-    if (!cJSON_AddStringToObject(dep, "provider", pname) ||
-        !cJSON_AddStringToObject(dep, "model", upstream) ||
-        !cJSON_AddStringToObject(dep, "litellm_model", m) ||
-        (w[0] >= 0 && !cJSON_AddNumberToObject(dep, "_weight", w[0])) ||
-        (w[1] >= 0 && !cJSON_AddNumberToObject(dep, "_rpm", w[1])) ||
-        (w[2] >= 0 && !cJSON_AddNumberToObject(dep, "_tpm", w[2])) ||
-        (ord > 0 && !cJSON_AddNumberToObject(dep, "order", (double)ord)) ||
-        (missing && !cJSON_AddTrueToObject(dep, "missing_key")) ||
-        !cJSON_AddNumberToObject(dep, "index", (double)idx) ||
-        (ps && !cJSON_AddNumberToObject(dep, "line", ps->line))) {
-        cJSON_Delete(dep);
-        nomem(C);
-        goto out;
-    }
-    /* its group: the model_name, first appearance order */
+/* Append `dep` (taken) to the group of model_name, created in first-appearance order. */
+static int add_to_group(struct conv *C, const char *model_name, cJSON *dep) {
     cJSON *grp = NULL, *g;
     cJSON_ArrayForEach(g, C->groups) {
         if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g, "model_name")),
@@ -1063,22 +1022,77 @@ static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p
             !cJSON_AddArrayToObject(grp, "deployments")) {
             cJSON_Delete(grp);
             cJSON_Delete(dep);
-            nomem(C);
-            goto out;
+            return nomem(C);
         }
         cJSON_AddItemToArray(C->groups, grp);
     }
     cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(grp, "deployments"), dep);
-    rc = 0;
-    goto out;
-oom_knobs:
-    nomem(C);
-out_knobs:
-    cJSON_Delete(knobs);
+    return 0;
+}
+
+/* model_list[idx]: {model_name, litellm_params, model_info}. */
+static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p) {
+    if (check_object(C, d, p->buf, "model_name and litellm_params")) return -1;
+    const cJSON *mn = NULL, *lp = NULL;
+    for (const cJSON *k = d->child; k; k = k->next) {
+        size_t o = path_key(p, k->string);
+        if (strcmp(k->string, "model_name") == 0)
+            mn = k;
+        else if (strcmp(k->string, "litellm_params") == 0)
+            lp = k;
+        else if (strcmp(k->string, "model_info") != 0) /* model_info: metadata, no effect */
+            return fail(C, k, p->buf, "unknown key; a model_list entry has model_name, "
+                                      "litellm_params and model_info");
+        path_pop(p, o);
+    }
+    size_t o = path_key(p, "model_name");
+    if (!mn)
+        return fail(C, d, p->buf, "is missing; write the model name clients ask for (e.g. "
+                                  "\"claude-sonnet-*\")");
+    if (!cJSON_IsString(mn) || !*mn->valuestring)
+        return fail(C, mn, p->buf, "must be a non-empty string, found %s",
+                    cJSON_IsString(mn) ? "an empty string" : type_name(mn));
+    const char *model_name = mn->valuestring;
+    path_pop(p, o);
+
+    path_key(p, "litellm_params");
+    if (!lp) return fail(C, d, p->buf, "is missing; write at least litellm_params.model");
+    if (check_object(C, lp, p->buf, "model, api_base, api_key, ...")) return -1;
+    struct params P;
+    const struct prefix *px = NULL;
+    const char *upstream = NULL, *key = NULL;
+    bool missing = false;
+    double w[3] = {-1, -1, -1};
+    long ord = 0;
+    char *url = NULL;
+    cJSON *knobs = NULL;
+    if (read_params(C, lp, p, &P) || model_prefix(C, &P, p, &px, &upstream) ||
+        endpoint_of(C, &P, px, p, &url) || key_of(C, &P, px, model_name, p, &key, &missing) ||
+        knobs_of(C, &P, px, p, &knobs) || balance_of(C, &P, p, w, &ord)) {
+        free(url);
+        cJSON_Delete(knobs);
+        return -1;
+    }
+    const char *pname = provider_for(C, px, url, key, upstream, knobs); /* takes knobs */
     free(url);
-out:
-    cJSON_Delete(body);
-    return rc;
+    if (!pname) return -1;
+
+    cJSON *dep = cJSON_CreateObject();
+    const struct pos *ps = pos_of(C->pv, d);
+    if (!dep || !cJSON_AddStringToObject(dep, "provider", pname) ||
+        !cJSON_AddStringToObject(dep, "model", upstream) ||
+        !cJSON_AddStringToObject(dep, "litellm_model", P.model->valuestring) ||
+        (w[0] >= 0 && !cJSON_AddNumberToObject(dep, "_weight", w[0])) ||
+        (w[1] >= 0 && !cJSON_AddNumberToObject(dep, "_rpm", w[1])) ||
+        (w[2] >= 0 && !cJSON_AddNumberToObject(dep, "_tpm", w[2])) ||
+        (ord > 0 && !cJSON_AddNumberToObject(dep, "order", (double)ord)) ||
+        (missing && !cJSON_AddTrueToObject(dep, "missing_key")) ||
+        !cJSON_AddNumberToObject(dep, "index", (double)idx) ||
+        (ps && !cJSON_AddNumberToObject(dep, "line", ps->line))) {
+        cJSON_Delete(dep);
+        return nomem(C);
+    }
+    return add_to_group(C, model_name, dep);
 }
 
 /* Each group's effective weights, as LiteLLM's simple-shuffle takes them: `weight` when a
