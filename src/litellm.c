@@ -39,6 +39,7 @@
 
 struct pos {
     const cJSON *node;
+    size_t seq;    /* order of recording: a freed node's address may be reused, the last wins */
     int line, col; /* 1-based */
 };
 
@@ -55,17 +56,27 @@ static int pos_add(struct posv *pv, const cJSON *node, const yaml_mark_t *m) {
         pv->v = nv;
         pv->cap = cap;
     }
-    pv->v[pv->n++] = (struct pos){node, (int)m->line + 1, (int)m->column + 1};
+    pv->v[pv->n] = (struct pos){node, pv->n, (int)m->line + 1, (int)m->column + 1};
+    pv->n++;
     return 0;
 }
 
-static int pos_cmp(const void *a, const void *b) {
+static int pos_cmp_node(const void *a, const void *b) {
     uintptr_t x = (uintptr_t)((const struct pos *)a)->node;
     uintptr_t y = (uintptr_t)((const struct pos *)b)->node;
     return x < y ? -1 : x > y;
 }
 
-/* Sorted once the tree is complete, so that lookups are a binary search. */
+static int pos_cmp(const void *a, const void *b) {
+    int c = pos_cmp_node(a, b);
+    if (c) return c;
+    size_t x = ((const struct pos *)a)->seq, y = ((const struct pos *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorted once the tree is complete, so that lookups are a binary search. Nodes of a merge
+ * source that were not merged are freed while converting, and their address may be given to a
+ * later node: entries of one address are kept in recording order and the last one is live. */
 static void pos_sort(struct posv *pv) {
     if (pv->n > 1) qsort(pv->v, pv->n, sizeof *pv->v, pos_cmp);
 }
@@ -73,7 +84,9 @@ static void pos_sort(struct posv *pv) {
 static const struct pos *pos_of(const struct posv *pv, const cJSON *node) {
     if (!pv || !node || pv->n == 0) return NULL;
     struct pos key = {.node = node};
-    return bsearch(&key, pv->v, pv->n, sizeof *pv->v, pos_cmp);
+    const struct pos *hit = bsearch(&key, pv->v, pv->n, sizeof *pv->v, pos_cmp_node);
+    while (hit && hit + 1 < pv->v + pv->n && hit[1].node == node) hit++;
+    return hit;
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -347,6 +347,11 @@ static void yaml_merge_keys_and_scalars(void **state) {
     assert_int_equal(cJSON_GetObjectItem(mo, "model_max_output")->valueint, 200);
     assert_string_equal(pstr(pb, "api_key"), "sk-or-test");
     litellm_map_free(&m);
+    /* a key that came through a merge is reported where the anchor wrote it */
+    must_fail("model_list:\n  - model_name: a\n    litellm_params: &p {model: openrouter/a}\n"
+              "  - model_name: b\n    model_info: &bad {frobnicate: 1}\n"
+              "    litellm_params:\n      <<: [*p, *bad]\n",
+              "t.yaml:5:23: model_list[1].litellm_params.frobnicate: unsupported key", NULL);
     /* an unquoted number is a number, as in LiteLLM: model_name must be a string */
     must_fail("model_list:\n  - model_name: 1.5\n    litellm_params: {model: openrouter/a}\n",
               "t.yaml:2:5: model_list[0].model_name: must be a non-empty string", NULL);
