@@ -895,7 +895,8 @@ static int key_of(struct conv *C, const struct params *P, const struct prefix *p
         snprintf(var, sizeof var, "%s", px->key_env);
         const cJSON *fv = cJSON_GetObjectItemCaseSensitive(C->envvars, var);
         *key = cJSON_IsString(fv) ? fv->valuestring : getenv(var);
-        *missing = *key == NULL || !**key;
+        /* with api_base (a local or self-hosted server) no key may be needed: not a problem */
+        *missing = (*key == NULL || !**key) && !P->base;
     }
     if (*key && !**key) *key = NULL; /* "": no key (a local server) */
     char said[160];

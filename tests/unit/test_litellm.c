@@ -226,6 +226,15 @@ static void keys_come_from_the_environment(void **state) {
     assert_null(pstr(prov(&m, "ollama"), "api_key"));
     assert_null(m.notes);
     litellm_map_free(&m);
+    /* an OpenAI-compatible server of one's own (api_base) may need no key: no note */
+    unsetenv("OPENAI_API_KEY");
+    must("model_list:\n  - model_name: a\n    litellm_params: {model: openai/q, api_base: "
+         "\"http://127.0.0.1:8000/v1\"}\n",
+         &m);
+    assert_null(m.notes);
+    assert_null(pstr(prov(&m, "openai"), "api_key"));
+    assert_null(cJSON_GetObjectItem(dep(&m, "a", 0), "missing_key"));
+    litellm_map_free(&m);
     unsetenv("DEEPSEEK_API_KEY");
 
     /* an unset variable: a start-up note with the place, and the deployment is marked */
