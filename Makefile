@@ -124,3 +124,9 @@ fmt:
 
 clean-build:
 	rm -rf build build-asan ccrelay
+
+# The token estimate against Anthropic's published tokenizer, on every fixture (see README).
+tokens-accuracy: ccrelay
+	$(Q)[ -d $(BUILD)/tokcheck/node_modules/@anthropic-ai/tokenizer ] || \
+	  npm install --silent --no-save --prefix $(BUILD)/tokcheck @anthropic-ai/tokenizer@0.0.4
+	$(Q)node scripts/tokens-accuracy.mjs $(SHARED) ./ccrelay $(BUILD)/tokcheck
