@@ -11,6 +11,8 @@ import { describe, test, test as nodeTest, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { startRelay, parseSSE } from '../lib.mjs';
 import { claudeCode, trapProxy, tap, runClaude, cleanupClaudeRuns, relayConfig, providerFor, modelsOf, supportedFormats } from './harness.mjs';
 import { mockModel, FORMATS, THINKING_TEXT, ANTHROPIC_SIGNATURE, GEMINI_SIGNATURE, lastAssistant, pendingResults } from './mockmodel.mjs';
@@ -236,6 +238,12 @@ for (const fmt of FORMATS) {
     });
   });
 }
+
+test('the claude under test is the version asked for', { skip: cc.skip || false }, () => {
+  const v = execFileSync(cc.bin, ['--version'], { encoding: 'utf8', timeout: 20000, env: { PATH: process.env.PATH, HOME: os.tmpdir() } });
+  assert.equal(v.trim().split(' ')[0], cc.version, v);
+  if (process.env.CLAUDE_CODE_VERSION) assert.equal(cc.version, process.env.CLAUDE_CODE_VERSION);
+});
 
 test('no request of claude left 127.0.0.1', { skip: cc.skip || false }, () => {
   assert.deepEqual(trap.hits, []);

@@ -67,7 +67,7 @@ for (const fmt of FORMATS) {
     before(async () => {
       if (skip) return;
       relay = await startRelay(relayConfig(available, mock, fmt));
-      client = new Anthropic({ baseURL: relay.url(''), apiKey: 'sk-e2e-client', maxRetries: 0, timeout: 20000 });
+      client = new Anthropic({ baseURL: relay.url(''), apiKey: 'sk-e2e-client', authToken: null, maxRetries: 0, timeout: 20000 });
     });
     after(async () => { if (relay) await relay.stop(); });
 
