@@ -3,7 +3,7 @@
 # sudo available). Idempotent: packages already present are left alone.
 set -eu
 cd "$(dirname "$0")/.."
-PKGS="build-essential pkg-config liblua5.4-dev libevent-dev libcjson-dev libssl-dev libcmocka-dev ca-certificates jq"
+PKGS="build-essential pkg-config liblua5.4-dev libevent-dev libcjson-dev libssl-dev libcmocka-dev libyaml-dev ca-certificates jq"
 TEST_PKGS="nodejs npm"
 missing=""
 for p in $PKGS; do
@@ -20,7 +20,9 @@ fi
 echo "setup: build dependencies present"
 # The real clients of the end-to-end tests (Claude Code's native binary, the Anthropic SDK),
 # pinned by the committed lock file.
-if [ -f tests/e2e/package-lock.json ] && [ ! -d tests/e2e/node_modules/@anthropic-ai/sdk ]; then
+# (again when the lock file changed since the last install)
+if [ -f tests/e2e/package-lock.json ] && { [ ! -f tests/e2e/node_modules/.package-lock.json ] ||
+   [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; }; then
   echo "setup: installing the test clients (npm ci --prefix tests/e2e)"
   npm ci --prefix tests/e2e --silent
 fi
