@@ -45,8 +45,9 @@ COMPOSE             ?= $(if $(filter podman,$(notdir $(CONTAINER))),$(shell comm
 # Podman: explicit ulimits (its defaults can exceed what an unprivileged or nested host allows)
 # and runc where installed; rootless Podman maps the caller's uid to the container user.
 _is_podman   = $(filter podman,$(notdir $(CONTAINER)))
-_nofile      = $(shell n=$$(ulimit -Hn); [ "$$n" = unlimited ] || [ "$$n" -gt 65536 ] && n=65536; echo $$n)
-_nproc       = $(shell n=$$(ulimit -Hu); [ "$$n" = unlimited ] || [ "$$n" -gt 4096 ] && n=4096; echo $$n)
+_cap         = $(shell bash -c 'n=$$(ulimit -H$(1)); { [ "$$n" = unlimited ] || [ "$$n" -gt $(2) ]; } && n=$(2); echo $$n')
+_nofile      = $(call _cap,n,65536)
+_nproc       = $(call _cap,u,4096)
 _podman_lim  = --ulimit nofile=$(_nofile):$(_nofile) --ulimit nproc=$(_nproc):$(_nproc) $(if $(shell command -v runc 2>/dev/null),--runtime runc)
 _podman_run  = $(_podman_lim) $(if $(filter true,$(shell podman info --format '{{.Host.Security.Rootless}}' 2>/dev/null)),--userns=keep-id)
 _eng_build   = $(if $(_is_podman),$(_podman_lim))

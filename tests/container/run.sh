@@ -87,7 +87,8 @@ else
         skip "$BASE cannot be pulled and neither mmdebstrap nor debootstrap is installed (apt-get install mmdebstrap)"
     fi
     "$engine" import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'CMD ["bash"]' "$work/base.tar" "$BASE" >/dev/null || fail "cannot import the base image"
+        --change 'CMD ["bash"]' "$work/base.tar" "$BASE" >"$work/import.log" 2>&1 ||
+        { cat "$work/import.log"; fail "cannot import the base image"; }
     rm -f "$work/base.tar"
     say "base image $BASE: built in $(($(date +%s) - t0)) s"
 fi

@@ -53,6 +53,9 @@ async function stopProxy(stateDir) {
   if (!(pid > 0) || !alive(pid)) return;
   process.kill(pid, 'SIGTERM');
   await waitFor(() => !alive(pid), 10000, `ccrelay pid ${pid} to stop`);
+  // under ASan a leak or an error at exit is reported in the proxy's log
+  const log = readFileSync(path.join(stateDir, 'ccrelay.log'), 'utf8');
+  assert.doesNotMatch(log, /Sanitizer|runtime error:/, log.slice(-4000));
 }
 
 function portOf(url) {
