@@ -170,4 +170,58 @@ printf 'echo "shell: $0 $ANTHROPIC_BASE_URL"\nexit 0\n' |
     { cat "$work/run3.out"; fail "the default shell did not run"; }
 expect "the entry point execs bash with the variables" '^shell: /bin/bash http://127\.0\.0\.1:3456$' "$work/run3.out"
 
+# ---- 4. ~/.ccrelay mounted read-only from the host: an edit of custom-router.lua (saved by
+#         renaming, as editors do) reloads inside the running container ----
+mkdir -p "$work/home"
+sed -e 's/"models": \["mock-model"\]/"models": ["mock-model", "mock-other"]/' \
+    "$work/config/config.json" >"$work/home/config.json"
+printf 'function route(req, config) return "mock,mock-model" end\n' >"$work/home/custom-router.lua"
+chmod 755 "$work/home" && chmod 644 "$work/home"/*
+cname="ccrelay-test-reload-$$"
+"$engine" run -d --rm --name "$cname" --network host "${eng_flags[@]}" \
+    -v "$work/home:/home/claude/.ccrelay:ro" -e CCRELAY_PORT=0 \
+    "$TEST_IMAGE" sleep 120 >/dev/null || fail "cannot start the container for the reload check"
+stop_reload() { "$engine" rm -f "$cname" >/dev/null 2>&1 || true; }
+trap 'stop_reload; cleanup' EXIT
+port=""
+for _ in $(seq 150); do
+    port="$("$engine" logs "$cname" 2>&1 | sed -n 's#.*answering on http://127\.0\.0\.1:\([0-9]*\) .*#\1#p' | head -n 1)"
+    [ -z "$port" ] || break
+    sleep 0.2
+done
+[ -n "$port" ] || { "$engine" logs "$cname"; fail "the proxy in the reload container did not come up"; }
+ask() { # one request through the container's proxy, from the host; prints the HTTP status
+    node -e '
+      const http = require("node:http");
+      const body = JSON.stringify({ model: "claude-sonnet-4-5", max_tokens: 50, stream: true,
+        messages: [{ role: "user", content: "hi" }] });
+      const req = http.request({ host: "127.0.0.1", port: Number(process.argv[1]), method: "POST",
+        path: "/v1/messages", headers: { "content-type": "application/json",
+        "content-length": Buffer.byteLength(body) } }, (res) => {
+          res.resume(); res.on("end", () => console.log(res.statusCode)); });
+      req.setTimeout(20000, () => req.destroy(new Error("timeout")));
+      req.on("error", (e) => { console.log(e.message); process.exitCode = 1; });
+      req.end(body);' "$port"
+}
+seen=$(wc -l <"$work/mock.log")
+[ "$(ask)" = 200 ] || fail "a request through the reload container failed"
+tail -n "+$((seen + 1))" "$work/mock.log" >"$work/mock4a.log"
+expect "the mounted custom router decides" '"model":"mock-model"' "$work/mock4a.log"
+printf 'function route(req, config) return "mock,mock-other" end\n' >"$work/home/custom-router.lua.new"
+chmod 644 "$work/home/custom-router.lua.new"
+mv "$work/home/custom-router.lua.new" "$work/home/custom-router.lua"
+reloaded=""
+for _ in $(seq 50); do
+    if "$engine" exec "$cname" grep -q 'reloaded' /home/claude/.local/state/ccrelay/ccrelay.log 2>/dev/null; then
+        reloaded=1; break
+    fi
+    sleep 0.2
+done
+[ -n "$reloaded" ] || { "$engine" exec "$cname" cat /home/claude/.local/state/ccrelay/ccrelay.log; fail "no reload after the host edit"; }
+seen=$(wc -l <"$work/mock.log")
+[ "$(ask)" = 200 ] || fail "a request after the reload failed"
+tail -n "+$((seen + 1))" "$work/mock.log" >"$work/mock4b.log"
+expect "the edited custom router decides, without a restart" '"model":"mock-other"' "$work/mock4b.log"
+stop_reload
+
 say "PASS ($checks checks)"
