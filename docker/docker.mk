@@ -32,7 +32,9 @@ PASS_ENV            ?= GEMINI_API_KEY OPENROUTER_API_KEY
 # an extra CA bundle for apt and npm during the build (TLS-inspecting proxies): the host's own
 CA_BUNDLE           ?= $(firstword $(wildcard /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem))
 # the container user's uid: the caller's, so files it writes in the project are the caller's
+# (a caller who is root runs the containers as root: their files are root's, mode 0700 often)
 USER_UID            ?= $(shell u=$$(id -u); [ "$$u" -eq 0 ] && echo 1000 || echo $$u)
+RUN_AS              ?= $(shell [ "$$(id -u)" -eq 0 ] && echo 0:0 || echo claude)
 # a command to run instead of the interactive shell: make shell-router ARGS='claude -p hi'
 ARGS                ?=
 BUILD_FLAGS         ?=
@@ -60,7 +62,7 @@ _apikey_file = $(DOCKER_STATE)/apikey
 _url_file    = $(DOCKER_STATE)/client-url
 
 # the part of `docker run` both fused shells share
-_fused = $(CONTAINER) run --rm $(_tty) $(_eng_run) \
+_fused = $(CONTAINER) run --rm $(_tty) $(_eng_run) --user $(RUN_AS) \
 	-v '$(abspath $(PROJECT))':/workspace$(_rw) \
 	-v '$(abspath $(CCRELAY_HOME))':/home/claude/.ccrelay$(_ro) \
 	-v ccrelay-claude:/home/claude/.claude \
@@ -70,7 +72,7 @@ _compose = CCRELAY_IMAGE='$(IMAGE)' CCRELAY_APIKEY="$$(cat '$(_apikey_file)' 2>/
 	CCRELAY_URL="$$(cat '$(_url_file)' 2>/dev/null || echo http://router:3000)" \
 	PROJECT_DIR='$(abspath $(PROJECT))' CCRELAY_HOME_DIR='$(abspath $(CCRELAY_HOME))' \
 	LITELLM_DIR='$(abspath $(dir $(LITELLM_CONFIG)))' LITELLM_FILE='$(notdir $(LITELLM_CONFIG))' \
-	ROUTER_CONFIG='$(ROUTER_CONFIG)' MOUNT_RO='$(_ro)' MOUNT_RW='$(_rw)' \
+	ROUTER_CONFIG='$(ROUTER_CONFIG)' CCRELAY_USER='$(RUN_AS)' \
 	$(COMPOSE) -f docker/compose.yaml -p ccrelay
 
 .PHONY: image shell-router shell-litellm up down logs shell switch-to-router switch-to-litellm \
@@ -89,7 +91,7 @@ _apikey:
 image: _need-engine
 	DOCKER_BUILDKIT=1 $(CONTAINER) build -f docker/Dockerfile -t $(IMAGE) \
 	  --build-arg CLAUDE_CODE_VERSION=$(CLAUDE_CODE_VERSION) --build-arg USER_UID=$(USER_UID) \
-	  $(if $(CA_BUNDLE),--secret id=ca_bundle,src=$(CA_BUNDLE)) $(_eng_build) $(BUILD_FLAGS) .
+	  $(if $(CA_BUNDLE),--secret id=ca_bundle$(_comma)src=$(CA_BUNDLE)) $(_eng_build) $(BUILD_FLAGS) .
 
 shell-router: image
 	@mkdir -p '$(CCRELAY_HOME)'
@@ -129,7 +131,7 @@ logs: _need-engine
 # Containers, volumes and the image of this layout, then the build directories.
 clean:
 	@if $(CONTAINER) info >/dev/null 2>&1; then \
-	  $(_compose) down -v --remove-orphans || true; \
+	  $(_compose) down -v || true; \
 	  $(CONTAINER) volume rm -f ccrelay-claude >/dev/null 2>&1 || true; \
 	  $(CONTAINER) image rm $(IMAGE) >/dev/null 2>&1 || true; \
 	else echo "clean: no '$(CONTAINER)' engine answers here; removing the build directories only"; fi
