@@ -6,7 +6,8 @@
 #      and `claude -p` reaches the mock through ccrelay; Claude Code's first-run state is written;
 #   2. with the embedded default (no config, own network namespace) the proxy starts on 3456
 #      and the entry point prints the active routes;
-#   3. with no command, the entry point runs an interactive shell (fed here from stdin).
+#   3. with no command, the entry point runs an interactive shell (fed here from stdin);
+#   4. with ~/.ccrelay mounted read-only, a host edit of custom-router.lua reloads inside.
 # Skips (exit 0, saying exactly what is missing) when no container engine can run here.
 # Without a registry to pull debian:bookworm-slim from, it builds that base image locally with
 # mmdebstrap or debootstrap (from Debian's packages) and tags it under the Dockerfile's name.
