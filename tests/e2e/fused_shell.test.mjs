@@ -4,7 +4,7 @@
 // routes, and execs the shell or the command it was given.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, existsSync, chmodSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -212,6 +212,32 @@ test('CCRELAY_URL where nothing answers: a bounded wait, then a clear failure', 
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /nothing answers GET \/health/);
   assert.ok(Date.now() - t0 < 15000);
+});
+
+const hasLitellm = (() => {
+  try { return execFileSync(BIN, ['--help'], { encoding: 'utf8' }).includes('--litellm-config'); } catch { return false; }
+})();
+
+test('litellm mode: the model map file is served, claude\'s model names reach the mapped upstream', { skip: hasLitellm ? false : 'this ccrelay has no --litellm-config yet' }, async (t) => {
+  const mock = await mockUpstream((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(sse(anthropicTextEvents('mapped-model', 'Hello from the model map.')));
+  });
+  t.after(() => mock.close());
+  const dir = tmpdir('ccrelay-fused-litellm-');
+  const yaml = path.join(dir, 'litellm_config.yaml');
+  writeFileSync(yaml, `model_list:\n  - model_name: "*"\n    litellm_params:\n      model: anthropic/mapped-model\n      api_base: "${mock.url('')}"\n      api_key: k-mapped\n`);
+  const r = await runShell(DUMP, { env: { CCRELAY_MODE: 'litellm', CCRELAY_LITELLM_CONFIG: yaml } });
+  t.after(() => stopProxy(path.join(r.home, '.ccrelay')));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /litellm mode/);
+  assert.match(r.stderr, /model map/);
+  const { env } = JSON.parse(r.stdout);
+  const port = portOf(env.ANTHROPIC_BASE_URL);
+  const ok = await request(port, { body: { model: 'claude-haiku-4-5', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hi' }] } });
+  assert.equal(ok.status, 200, ok.body);
+  assert.match(ok.body, /model map/);
+  assert.equal(mock.requests.at(-1).body.model, 'mapped-model');
 });
 
 test('litellm mode needs a model map file; an unknown mode is refused', async () => {
