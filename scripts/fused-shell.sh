@@ -144,12 +144,13 @@ theme="${CCRELAY_CLAUDE_THEME:-dark}"
 state_file="$HOME/.claude.json"
 if command -v jq >/dev/null 2>&1 && [ -s "$state_file" ]; then
     tmp="$state_file.ccrelay.$$"
-    if jq --arg p "$project" --arg t "$theme" '
+    # umask 077: the file may hold credentials; the copy must not be readable by others
+    if (umask 077 && jq --arg p "$project" --arg t "$theme" '
             .hasCompletedOnboarding = true
             | .theme = (.theme // $t)
             | .projects[$p] = ((.projects[$p] // {}) + {hasTrustDialogAccepted: true,
                                                          hasCompletedProjectOnboarding: true})
-        ' "$state_file" >"$tmp" 2>/dev/null; then
+        ' "$state_file" >"$tmp" 2>/dev/null); then
         mv "$tmp" "$state_file"
     else
         rm -f "$tmp"

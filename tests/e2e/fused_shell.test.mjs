@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { writeFileSync, readFileSync, existsSync, chmodSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, chmodSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { BIN, tmpdir, request, mockUpstream, sse, anthropicTextEvents, anthropicConfig, startRelay, waitFor } from './lib.mjs';
@@ -95,6 +95,7 @@ test('embedded default: proxy answering, Claude Code variables, first-run state,
   assert.equal(typeof cc.theme, 'string');
   assert.ok(cc.theme.length > 0);
   assert.equal(cc.projects[r.cwd].hasTrustDialogAccepted, true);
+  assert.equal(statSync(path.join(r.home, '.claude.json')).mode & 0o077, 0, 'not readable by others');
 
   // which routes are active, and which provider is (not) enabled
   assert.match(r.stderr, /route default\s+-> gemini,gemini-2\.5-flash/);
@@ -149,6 +150,7 @@ test('an existing ~/.claude.json is updated, not replaced', async (t) => {
   assert.deepEqual(cc.projects['/elsewhere'], { hasTrustDialogAccepted: false, allowedTools: ['Bash'] });
   assert.equal(cc.projects[cwd].hasTrustDialogAccepted, true);
   assert.deepEqual(cc.projects[cwd].allowedTools, ['Read']);
+  assert.equal(statSync(path.join(home, '.claude.json')).mode & 0o077, 0, 'not readable by others');
 });
 
 test('without a command it execs the interactive shell ($SHELL) with the same environment', async (t) => {
