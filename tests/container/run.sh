@@ -7,7 +7,8 @@
 #   2. with the embedded default (no config, own network namespace) the proxy starts on 3456
 #      and the entry point prints the active routes;
 #   3. with no command, the entry point runs an interactive shell (fed here from stdin);
-#   4. with ~/.ccrelay mounted read-only, a host edit of custom-router.lua reloads inside.
+#   4. with ~/.ccrelay mounted read-only, a host edit of custom-router.lua reloads inside;
+#   5. interactive `claude` on a terminal (script(1)) goes straight to work: no first-run screen.
 # Skips (exit 0, saying exactly what is missing) when no container engine can run here.
 # Without a registry to pull debian:bookworm-slim from, it builds that base image locally with
 # mmdebstrap or debootstrap (from Debian's packages) and tags it under the Dockerfile's name.
@@ -224,5 +225,38 @@ seen=$(wc -l <"$work/mock.log")
 tail -n "+$((seen + 1))" "$work/mock.log" >"$work/mock4b.log"
 expect "the edited custom router decides, without a restart" '"model":"mock-other"' "$work/mock4b.log"
 stop_reload
+
+# ---- 5. interactive `claude` on a terminal: no theme or trust screen stops it; the prompt
+#         given on its command line reaches the mock upstream ----
+if command -v script >/dev/null 2>&1; then
+    cname="ccrelay-test-tui-$$"
+    trap '"$engine" rm -f "$cname" >/dev/null 2>&1 || true; cleanup' EXIT
+    seen=$(wc -l <"$work/mock.log")
+    run5="$engine run --rm -it --name $cname --network host ${eng_flags[*]}"
+    run5="$run5 -v $work/config:/etc/ccrelay/config:ro -e CCRELAY_CONFIG=/etc/ccrelay/config/config.json"
+    run5="$run5 -v $work/project:/workspace -e CCRELAY_PORT=0 $TEST_IMAGE claude 'Say hello'"
+    # the terminal's input: a fifo held open here (an EOF would end the session at once)
+    mkfifo "$work/tty.in"
+    timeout 120 script -qfc "$run5" /dev/null <"$work/tty.in" >"$work/run5.out" 2>&1 &
+    tui=$!
+    exec 4>"$work/tty.in"
+    asked=""
+    for _ in $(seq 300); do
+        if [ "$(wc -l <"$work/mock.log")" -gt "$seen" ]; then asked=1; break; fi
+        sleep 0.2
+    done
+    "$engine" rm -f "$cname" >/dev/null 2>&1 || true
+    kill "$tui" 2>/dev/null || true
+    exec 4>&-
+    wait "$tui" 2>/dev/null || true
+    if [ -z "$asked" ]; then
+        sed 's/\x1b\[[0-9;?]*[a-zA-Z]//g' "$work/run5.out" | tail -n 30
+        fail "interactive claude did not send its first prompt within 60 s (a first-run screen waiting?)"
+    fi
+    checks=$((checks + 1))
+    say "run 5: interactive claude went straight to the prompt"
+else
+    say "run 5 (interactive claude on a terminal) not run: \`script\` (util-linux) is missing"
+fi
 
 say "PASS ($checks checks)"
