@@ -133,6 +133,7 @@ clean:
 	@if $(CONTAINER) info >/dev/null 2>&1; then \
 	  $(_compose) down -v || true; \
 	  $(CONTAINER) volume rm -f ccrelay-claude >/dev/null 2>&1 || true; \
+	  $(CONTAINER) network rm ccrelay_default >/dev/null 2>&1 || true; \
 	  $(CONTAINER) image rm $(IMAGE) >/dev/null 2>&1 || true; \
 	else echo "clean: no '$(CONTAINER)' engine answers here; removing the build directories only"; fi
 	rm -rf build build-asan ccrelay
