@@ -368,7 +368,25 @@ $CPU_BENCH_OUT
   was still running at the deadline. Raw per-run JSON: \`$RESULTS\`.
 - The DESIGN.md budget: CPU per translated request at most 2.5 cJSON parses (see the CPU
   table), TTFT p99 growth under 5 ms with 256 and 1000 paced streams, idle RSS under 10 MB,
-  under 64 MB with 1000 streams, start-up under 50 ms.
+  under 64 MB with 1000 streams, start-up under 50 ms. On a 2-core machine the load client,
+  the mock and ccrelay share the cores: at 1000 connections the mock alone is already slowed
+  (see its own TTFT), so read those rows as ccrelay's cost under contention.
+
+## The tools
+
+All three are built by \`make bench-tools\` (and \`make $BUILD/bench/cpu_bench\`) into
+\`$BUILD/bench/\`; \`--help\` prints the options.
+
+- \`mock_upstream [--port N] [--chunks N] [--delay MS] [--first MS] [--tool]\`: one process
+  serving Chat Completions (\`/v1/chat/completions\`), Anthropic (\`/v1/messages\`) and Gemini
+  (\`/v1beta/models/M:streamGenerateContent\`, \`:generateContent\`), streaming when the request
+  says \`"stream": true\`; \`--tool\` answers with a streamed tool call. Prints \`port N\`.
+- \`loadgen --url http://127.0.0.1:PORT/v1/messages --fixture FILE -c CONNS -d SECONDS\`:
+  closed loop, keep-alive; one JSON line per run (rps, latency / TTFB / first-delta
+  percentiles, failures by kind, unserved connections). Loopback targets only.
+- \`cpu_bench\`: parse vs. summary vs. each linked translator's build, per fixture.
+- Sanitizers: \`make BUILD=build-asan SAN=1 OPT=-O1 bench\` runs everything (ccrelay included)
+  under ASan/UBSan and fails on any report.
 "
 echo
 echo "$REPORT"
