@@ -334,7 +334,7 @@ scenarios, and how to read the ratios are described below the tables.
 ${PROXY_NOTE:+- **note**: $PROXY_NOTE
 }
 ## DESIGN.md budget
-${STARTUP:+- start-up to accepting connections (best of the run's starts): ${STARTUP} ms (budget < 50 ms): $( [ "$STARTUP" -lt 50 ] && echo ok || echo OVER)
+${STARTUP:+- start-up to accepting connections (best start of this run): ${STARTUP} ms (budget < 50 ms): $( [ "$STARTUP" -lt 50 ] && echo ok || echo OVER)
 - idle RSS: $(awk -v a="$IDLE_KB" 'BEGIN{printf "%.1f MB (budget < 10 MB): %s", a/1024, (a < 10240 ? "ok" : "OVER")}')
 }${BUDGET:-- no proxy measurements in this run
 }- CPU per request: see the cpu_bench table below
