@@ -76,6 +76,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libccrelay.a
 	$(call say,CC,$<)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libccrelay.a $(LDLIBS)
 
 -include tests/bench/bench.mk
+-include docker/docker.mk
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Unit tests: every tests/unit/test_*.c is a cmocka program; run from the repo root.

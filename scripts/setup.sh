@@ -2,7 +2,7 @@
 # Install what ccrelay needs to build and test on a Debian/Ubuntu machine (run as root, or with
 # sudo available). Idempotent: packages already present are left alone.
 set -eu
-PKGS="build-essential pkg-config liblua5.4-dev libevent-dev libcjson-dev libssl-dev libcmocka-dev ca-certificates"
+PKGS="build-essential pkg-config liblua5.4-dev libevent-dev libcjson-dev libssl-dev libcmocka-dev ca-certificates jq"
 TEST_PKGS="nodejs npm"
 missing=""
 for p in $PKGS; do

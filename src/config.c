@@ -297,6 +297,25 @@ static const cJSON *member(const cJSON *obj, const char *key) {
 
 static bool present(const cJSON *n) { return n && !cJSON_IsNull(n); }
 
+/* A member name that appears twice in `obj` (cJSON would read the first, Claude Code Router
+ * the last, so neither is silently chosen), or NULL. Objects above 4096 members are not
+ * checked (the known objects are small). */
+static const char *duplicate_member(const cJSON *obj) {
+    size_t n = 0;
+    for (const cJSON *a = obj ? obj->child : NULL; a; a = a->next) {
+        if (++n > 4096) return NULL;
+        for (const cJSON *b = obj->child; b != a; b = b->next)
+            if (strcmp(a->string, b->string) == 0) return a->string;
+    }
+    return NULL;
+}
+
+static int no_duplicates(struct loader *L, const cJSON *obj, const char *path) {
+    const char *d = duplicate_member(obj);
+    if (!d) return 0;
+    return fail(L, path, "\"%.60s\" is written twice; keep one", d);
+}
+
 /* A string value (borrowed) or NULL when absent/null. */
 static int get_str(struct loader *L, const cJSON *n, const char *path, const char **out) {
     *out = NULL;
@@ -503,6 +522,7 @@ static int check_transformer(struct loader *L, const cJSON *t, struct path *p) {
     if (!cJSON_IsObject(t))
         return fail(L, p->buf, "must be an object like {\"use\": [\"openrouter\"]}, found %s",
                     type_name(t));
+    if (no_duplicates(L, t, p->buf)) return -1;
     for (const cJSON *m = t->child; m; m = m->next) {
         size_t old = path_key(p, m->string);
         int rc;
@@ -565,6 +585,7 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
                                "found %s",
                     type_name(pj));
     prov->json = pj;
+    if (no_duplicates(L, pj, p->buf)) return -1;
     size_t old = path_key(p, "name");
     const char *name;
     if (get_str(L, member(pj, "name"), p->buf, &name)) return -1;
@@ -600,6 +621,11 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
                                "\"https://api.deepseek.com/chat/completions\"",
                     shown > 80 ? 80 : shown, url, url[shown] ? "..." : "", why);
     }
+    if (strstr(url, ":generateContent") || strstr(url, ":streamGenerateContent"))
+        return fail(L, p->buf, "for Gemini write the models base, e.g. "
+                               "\"https://generativelanguage.googleapis.com/v1beta/models/\"; "
+                               "ccrelay appends {model}:generateContent or "
+                               ":streamGenerateContent itself");
     if (!(prov->url = strdup(url))) return nomem(L);
     path_pop(p, old);
 
@@ -703,7 +729,8 @@ static const char *const route_keys[] = {"default",   "think",    "longContext",
 
 static const char *const think_levels[] = {"off", "low", "medium", "high", "xhigh", "max", "any"};
 
-/* Split "provider,model" and resolve it. Returns NULL with *why set when it does not. */
+/* Split "provider,model" and resolve it: the provider by name, the model among its "models"
+ * (both ignoring case). Returns NULL with *why set when it does not resolve. */
 static const struct cfg_provider *resolve_route(const struct config *cfg, const char *r,
                                                 char *why, size_t whycap) {
     const char *comma = strchr(r, ',');
@@ -731,7 +758,9 @@ static const struct cfg_provider *resolve_route(const struct config *cfg, const 
                      cfg->nproviders ? "" : "none configured");
         return NULL;
     }
-    if (!config_provider_model(prov, comma + 1)) {
+    /* A provider that lists no models takes any model id (a local server, a gateway): the
+     * policy module resolves targets the same way. */
+    if (prov->nmodels > 0 && !config_provider_model(prov, comma + 1)) {
         snprintf(why, whycap,
                  "provider \"%s\" does not list model \"%.80s\"; add it to that provider's "
                  "\"models\" or fix the route",
@@ -748,6 +777,7 @@ static int load_router(struct loader *L, cJSON *root) {
         return fail(L, "Router", "must be an object like {\"default\": \"provider,model\"}, "
                                  "found %s",
                     type_name(r));
+    if (no_duplicates(L, r, "Router")) return -1;
     char path[96], why[512];
     for (size_t k = 0; k < NROUTE_KEYS; k++) {
         snprintf(path, sizeof path, "Router.%s", route_keys[k]);
@@ -798,8 +828,9 @@ static int load_router(struct loader *L, cJSON *root) {
  *  - one note per provider says whether it is active and from which variable.
  * Called after interpolate() (which skipped these keys) and before load_providers(). */
 struct key_state {
-    char var[128]; /* the first variable the api_key names, "" for a literal key */
-    bool missing;  /* that variable is unset or empty */
+    char var[128];     /* the first variable of a key that is set ("" for a literal key) */
+    char missing[128]; /* the first variable that is unset or empty */
+    bool keyless;      /* nothing is left of the api_key */
 };
 
 /* The first variable named in `s` ("" when none), for the notes. */
@@ -839,8 +870,7 @@ static int default_key_string(struct loader *L, cJSON *s, size_t i, struct key_s
     }
     if (rc == EXP_OK) first_var(s->valuestring, var, sizeof var); /* set but empty */
     cJSON_free(out);
-    if (!ks->var[0] || !ks->missing) snprintf(ks->var, sizeof ks->var, "%s", var);
-    ks->missing = true;
+    if (!ks->missing[0]) snprintf(ks->missing, sizeof ks->missing, "%s", var);
     return 1;
 }
 
@@ -861,24 +891,23 @@ static int default_keys(struct loader *L, cJSON *root, struct key_state **out, s
         if (cJSON_IsString(k)) {
             int rc = default_key_string(L, k, i, &ks[i]);
             if (rc < 0) return -1;
-            if (rc == 1) cJSON_DeleteItemFromObjectCaseSensitive(pj, "api_key");
+            if (rc == 1) {
+                ks[i].keyless = true;
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "api_key");
+            }
         } else if (cJSON_IsArray(k)) {
             cJSON *e = k->child;
-            bool any_missing = false;
             while (e) {
                 cJSON *next = e->next;
                 if (cJSON_IsString(e)) {
                     int rc = default_key_string(L, e, i, &ks[i]);
                     if (rc < 0) return -1;
-                    if (rc == 1) {
-                        any_missing = true;
-                        cJSON_Delete(cJSON_DetachItemViaPointer(k, e));
-                    }
+                    if (rc == 1) cJSON_Delete(cJSON_DetachItemViaPointer(k, e));
                 }
                 e = next;
             }
-            /* a pool is missing only when nothing of it is left */
-            ks[i].missing = any_missing && cJSON_GetArraySize(k) == 0;
+            /* a pool is keyless only when nothing of it is left */
+            ks[i].keyless = ks[i].missing[0] && k->child == NULL;
         }
         i++;
     }
@@ -905,13 +934,14 @@ static int apply_default_keys(struct loader *L, cJSON *root, const struct key_st
     for (size_t i = 0; i < cfg->nproviders; i++) {
         const struct cfg_provider *p = &cfg->providers[i];
         const char *var = i < nks ? ks[i].var : "";
-        if (p->nkeys > 0 || !(i < nks && ks[i].missing)) {
+        if (p->nkeys > 0 || !(i < nks && ks[i].keyless)) {
             int rc = var[0] ? note(L, "provider %s: active (%s)", p->name, var)
                             : note(L, "provider %s: active", p->name);
             if (rc) goto bad;
             continue;
         }
         /* keyless: re-point its routes when another provider can take them */
+        var = ks[i].missing;
         char moved[160] = "";
         size_t ml = 0;
         for (size_t k = 0; k < NROUTE_KEYS && repl_copy; k++) {
@@ -987,6 +1017,7 @@ static int load_limits(struct loader *L, const cJSON *root) {
             return fail(L, "LIMITS", "must be an object like {\"max_body_bytes\": 33554432}, "
                                      "found %s",
                         type_name(lim));
+        if (no_duplicates(L, lim, "LIMITS")) return -1;
         for (const cJSON *m = lim->child; m; m = m->next) {
             char path[160];
             snprintf(path, sizeof path, "LIMITS.%.100s", m->string);
@@ -1010,10 +1041,21 @@ static int load_limits(struct loader *L, const cJSON *root) {
     return 0;
 }
 
-static int load_top(struct loader *L, const cJSON *root) {
+static bool is_js_path(const char *s) {
+    static const char *const ext[] = {".js", ".mjs", ".cjs", ".ts"};
+    size_t n = strlen(s);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ends_with(s, n, ext[i])) return true;
+    return false;
+}
+
+static int load_top(struct loader *L, cJSON *root) {
     struct config *cfg = L->cfg;
     const char *s;
     long v;
+
+    const char *d = duplicate_member(root);
+    if (d) return fail(L, d, "is written twice at the top level; keep one");
 
     if (get_str(L, member(root, "HOST"), "HOST", &s)) return -1;
     if (s && !*s) return fail(L, "HOST", "is empty; write an address such as \"127.0.0.1\"");
@@ -1038,7 +1080,18 @@ static int load_top(struct loader *L, const cJSON *root) {
                     s);
 
     if (get_str(L, member(root, "CUSTOM_ROUTER_PATH"), "CUSTOM_ROUTER_PATH", &s)) return -1;
-    if (s && *s && expand_tilde(L, s, "CUSTOM_ROUTER_PATH", &cfg->custom_router_path)) return -1;
+    if (s && *s && is_js_path(s)) {
+        /* A Claude Code Router config names its JavaScript router here. Accepted, not run:
+         * the entry is dropped from root too, so that no module tries to load it as Lua. */
+        if (note(L, "CUSTOM_ROUTER_PATH: %.200s is a JavaScript router (Claude Code Router); "
+                    "ccrelay runs Lua routers, so it is ignored. Port it to a Lua "
+                    "route(req, config) and point CUSTOM_ROUTER_PATH at that .lua file",
+                 s))
+            return -1;
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "CUSTOM_ROUTER_PATH");
+    } else if (s && *s && expand_tilde(L, s, "CUSTOM_ROUTER_PATH", &cfg->custom_router_path)) {
+        return -1;
+    }
 
     n = member(root, "API_TIMEOUT_MS");
     if (present(n)) {
@@ -1170,12 +1223,23 @@ static int load_impl(const char *text, size_t len, const char *source, bool dflt
     if (load_router(&L, cfg->root)) goto bad;
     if (dflt && apply_default_keys(&L, cfg->root, ks, nks)) goto bad;
     if (!is_loopback(cfg->host) && !cfg->apikey) {
-        fail(&L, "HOST",
-             "binding to \"%s\" exposes the proxy beyond this machine, which needs APIKEY; set "
-             "APIKEY (clients send it as x-api-key or Authorization: Bearer) or use HOST "
-             "\"127.0.0.1\"",
-             cfg->host);
-        goto bad;
+        /* As Claude Code Router does (so its configs load as they are): without APIKEY the
+         * proxy stays on loopback, and the start-up notes say why. */
+        if (note(&L, "HOST: listening on 127.0.0.1, not \"%.100s\": binding beyond this "
+                     "machine needs APIKEY (clients then send it as x-api-key or "
+                     "Authorization: Bearer); set APIKEY to listen on %.100s",
+                 cfg->host, cfg->host))
+            goto bad;
+        char *lo = strdup("127.0.0.1");
+        cJSON *h = cJSON_CreateString("127.0.0.1");
+        if (!lo || !h || !cJSON_ReplaceItemInObjectCaseSensitive(cfg->root, "HOST", h)) {
+            free(lo);
+            cJSON_Delete(h);
+            nomem(&L);
+            goto bad;
+        }
+        free(cfg->host);
+        cfg->host = lo;
     }
     free(ks);
     cfg->notes = L.notes;

@@ -78,7 +78,8 @@ static const struct {
                "port, and whether it answers.\n"},
     {"code", "Usage: ccrelay code [claude arguments...]\n"
              "Start the proxy if it is not running, then run `claude` with ANTHROPIC_BASE_URL\n"
-             "and ANTHROPIC_AUTH_TOKEN pointing at it. Every argument is passed to claude.\n"},
+             "and ANTHROPIC_AUTH_TOKEN pointing at it. Every argument is passed to claude\n"
+             "(`ccrelay code -- --help` shows claude's own help).\n"},
     {"activate", "Usage: eval \"$(ccrelay activate)\"\n"
                  "Print the export lines that point Claude Code (and the Anthropic SDKs) at "
                  "ccrelay.\nccrelay never edits your shell files: you decide.\n"},
@@ -533,9 +534,12 @@ int main(int argc, char **argv) {
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            if (is_code) break; /* `ccrelay code --help` is claude's help */
             print_help(cmd);
             return 0;
+        }
+        if (is_code && strcmp(a, "--") == 0) { /* everything after `--` is claude's */
+            i++;
+            break;
         }
         static const char *const names[] = {"--config", "--host", "--port", "--log-level",
                                             "--pid-file"};

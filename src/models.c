@@ -11,7 +11,7 @@
 #define MODELS_CREATED_AT "2026-01-01T00:00:00Z"
 
 static void base_id(const char *prov, const char *model, char *buf) {
-    size_t n = 0, cap = MODELS_ID_MAX - 12; /* room for a "-NNN" suffix and the NUL */
+    size_t n = 0, cap = MODELS_ID_MAX - 16; /* room for a "-N" suffix and the NUL */
     const char *parts[3] = {prov, "-", model};
     memcpy(buf, MODELS_ID_PREFIX, sizeof MODELS_ID_PREFIX - 1);
     n = sizeof MODELS_ID_PREFIX - 1;
@@ -44,11 +44,11 @@ static char *all_ids(const struct config *cfg, size_t *n) {
         for (size_t mi = 0; mi < p->nmodels; mi++, k++) {
             base_id(p->name, p->models[mi], base);
             char *out = ids + k * MODELS_ID_MAX;
-            for (int suffix = 1;; suffix++) {
+            for (unsigned suffix = 1;; suffix++) {
                 if (suffix == 1)
                     memcpy(out, base, strlen(base) + 1);
                 else
-                    snprintf(out, MODELS_ID_MAX, "%s-%d", base, suffix);
+                    snprintf(out, MODELS_ID_MAX, "%.240s-%u", base, suffix);
                 size_t j = 0;
                 while (j < k && strcmp(ids + j * MODELS_ID_MAX, out) != 0) j++;
                 if (j == k) break;

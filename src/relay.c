@@ -39,6 +39,8 @@ struct relay {
     char method[8];
     char *path;
 
+    char *client_model;   /* owned copy: the body may be shed before the request ends */
+    bool stream;          /* the client asked for a stream */
     struct evbuffer *raw; /* the client's body bytes */
     cJSON *body;
     struct summary sum;
@@ -85,10 +87,10 @@ static void log_record(struct relay *r, int status) {
     log_info(r->lg,
              "%s %s model=%s rule=%s target=%s,%s key=%d tries=%u status=%d stream=%s "
              "upstream_ms=%.0f ttfb_ms=%.0f total_ms=%.0f in=%ld out=%ld cache_read=%ld%s%s",
-             r->method, r->path ? r->path : "?", r->have_sum && r->sum.model ? r->sum.model : "-",
+             r->method, r->path ? r->path : "?", r->client_model ? r->client_model : "-",
              r->have_dec ? r->dec.rule : "-", t ? t->provider->name : "-", t ? t->model : "-",
              r->key_idx, r->tries, status,
-             r->have_sum && r->sum.stream ? "yes" : "no",
+             r->stream ? "yes" : "no",
              r->t_upstream > 0 ? end - r->t_upstream : 0,
              r->t_first_byte > 0 ? r->t_first_byte - r->t_start : 0, end - r->t_start,
              r->usage.input_tokens, r->usage.output_tokens, r->usage.cache_read_input_tokens,
@@ -113,6 +115,7 @@ static void relay_free(struct relay *r) {
     if (r->out) evbuffer_free(r->out);
     generation_unref(r->gen);
     free(r->path);
+    free(r->client_model);
     free(r);
 }
 
@@ -192,6 +195,44 @@ static void ping_cb(evutil_socket_t fd, short what, void *arg) {
     evtimer_add(r->ping, &tv);
 }
 
+/* Once the stream is committed no other target can be tried, so the parsed body, the summary
+ * and the raw bytes are no longer needed: free them now rather than at the end of a stream that
+ * may last minutes (with many open streams this is most of the proxy's memory). */
+static void shed_request(struct relay *r) {
+    if (r->have_sum) summary_free(&r->sum);
+    r->have_sum = false;
+    cJSON_Delete(r->body);
+    r->body = NULL;
+    if (r->raw) evbuffer_free(r->raw);
+    r->raw = NULL;
+    r->xr.body = NULL;
+    r->xr.raw = NULL;
+    r->xr.raw_len = 0;
+}
+
+/* While the upstream works on a request, keep one form of the body, not two: the raw bytes
+ * (a fallback re-parses them) or, when the summary changed the tree, the tree. */
+static void compact_request(struct relay *r) {
+    if (r->have_sum) summary_free(&r->sum); /* routed: the policy's view is not needed again */
+    r->have_sum = false;
+    if (r->raw && r->xr.raw) {
+        cJSON_Delete(r->body);
+        r->body = NULL;
+        r->xr.body = NULL;
+    } else if (r->raw) {
+        evbuffer_free(r->raw);
+        r->raw = NULL;
+    }
+}
+
+/* The parsed body for another attempt; re-parsed from the raw bytes if it was compacted. */
+static int ensure_body(struct relay *r, struct err *e) {
+    if (r->body) return 0;
+    r->body = cJSON_ParseWithLength(r->xr.raw, r->xr.raw_len);
+    r->xr.body = r->body;
+    return r->body ? 0 : err_set(e, ERR_NOMEM, "out of memory while re-reading the request");
+}
+
 /* Move translated bytes to the client, starting the response if needed. */
 static void flush_out(struct relay *r) {
     if (evbuffer_get_length(r->out) == 0) return;
@@ -204,6 +245,7 @@ static void flush_out(struct relay *r) {
         http_hdrs_free(&h);
         r->state = RS_COMMITTED;
         r->t_first_byte = now_ms();
+        shed_request(r);
     }
     client_write(r->cl, r->out);
     if (r->ping) {
@@ -375,9 +417,9 @@ static int on_head(void *arg, const struct http_head *head) {
     const char *ram = http_hdrs_get(&head->hdrs, "retry-after-ms");
     snprintf(r->up_retry_after, sizeof r->up_retry_after, "%s", ra ? ra : "");
     snprintf(r->up_retry_after_ms, sizeof r->up_retry_after_ms, "%s", ram ? ram : "");
-    if (head->status >= 200 && head->status < 300 && r->sum.stream) {
+    if (head->status >= 200 && head->status < 300 && r->stream) {
         struct err e;
-        r->xs = r->ops->stream_new(&r->xr, &e);
+        r->xs = ensure_body(r, &e) == 0 ? r->ops->stream_new(&r->xr, &e) : NULL;
         if (!r->xs) {
             r->call = NULL; /* returning 1 cancels it */
             fail_err(r, &e);
@@ -390,7 +432,7 @@ static int on_head(void *arg, const struct http_head *head) {
 static int on_data(void *arg, struct evbuffer *data) {
     struct relay *r = arg;
     bool ok2xx = r->up_status >= 200 && r->up_status < 300;
-    if (!ok2xx || !r->sum.stream) {
+    if (!ok2xx || !r->stream) {
         size_t cap = ok2xx ? MAX_RESPONSE_BODY : MAX_ERROR_BODY;
         size_t n = evbuffer_get_length(data);
         size_t room = cap - evbuffer_get_length(r->up_body);
@@ -430,7 +472,7 @@ static void on_done(void *arg) {
         return;
     }
     struct err e = {0};
-    if (r->sum.stream) {
+    if (r->stream) {
         int rc = r->translator_done ? XL_DONE : r->ops->stream_end(r->xs, r->out, &e);
         r->ops->stream_usage(r->xs, &r->usage);
         flush_out(r);
@@ -449,7 +491,8 @@ static void on_done(void *arg) {
     }
     size_t n = evbuffer_get_length(r->up_body);
     const char *b = (const char *)evbuffer_pullup(r->up_body, -1);
-    if (r->ops->response(&r->xr, b ? b : "", n, r->out, &r->usage, &e) != 0) {
+    if (ensure_body(r, &e) != 0 ||
+        r->ops->response(&r->xr, b ? b : "", n, r->out, &r->usage, &e) != 0) {
         fail_err(r, &e);
         return;
     }
@@ -477,7 +520,7 @@ static void on_error(void *arg, const struct err *e) {
     }
     struct err full = *e;
     err_prefix(&full, "%s/%s", t->provider->name, t->model);
-    if (r->sum.stream && r->xs && r->state == RS_COMMITTED) {
+    if (r->stream && r->xs && r->state == RS_COMMITTED) {
         r->ops->stream_usage(r->xs, &r->usage);
     }
     fail_err(r, &full);
@@ -531,6 +574,10 @@ static void start_attempt(struct relay *r) {
     struct xl_http_request hr;
     xl_http_request_init(&hr);
     struct err e = {0};
+    if (ensure_body(r, &e) != 0) {
+        fail_err(r, &e);
+        return;
+    }
     if (r->ops->build(&r->xr, &hr, &e) != 0) {
         xl_http_request_free(&hr);
         err_prefix(&e, "cannot translate the request for %s/%s", t->provider->name, t->model);
@@ -547,7 +594,11 @@ static void start_attempt(struct relay *r) {
     if (!r->call) {
         err_prefix(&e, "%s/%s", t->provider->name, t->model);
         fail_err(r, &e);
+        return;
     }
+    /* Translators read the tree again when the answer arrives (stream_new, response); the
+     * pass-through does not. */
+    if (r->ops->format == FMT_ANTHROPIC) compact_request(r);
 }
 
 void relay_start(struct server *s, struct client *c, struct generation *g,
@@ -606,6 +657,11 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
                       NULL);
         return;
     }
+    r->client_model = strdup(model->valuestring);
+    if (!r->client_model) {
+        respond_error(r, 500, "api_error", "out of memory", NULL);
+        return;
+    }
     if (summary_build(r->body, &head->hdrs, r->path, &r->sum, &e) != 0) {
         respond_error(r, 400, "invalid_request_error", e.msg, NULL);
         return;
@@ -625,8 +681,9 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
     r->xr.raw = r->sum.body_modified ? NULL : raw;
     r->xr.raw_len = n;
     r->xr.client_headers = &head->hdrs;
-    r->xr.client_model = model->valuestring;
-    r->xr.stream = r->sum.stream;
+    r->stream = r->sum.stream;
+    r->xr.client_model = r->client_model;
+    r->xr.stream = r->stream;
     start_attempt(r);
 }
 

@@ -17,8 +17,10 @@
 #include <openssl/crypto.h>
 
 #include "apierr.h"
+#include "models.h"
 #include "relay.h"
 #include "tokens.h"
+#include "watch.h"
 
 #define CLIENT_READ_TIMEOUT_S 60 /* time allowed to send a request head and body */
 #define CLIENT_WRITE_LOW (64 * 1024)
@@ -49,6 +51,7 @@ struct server {
     struct generation *gen;
     struct evconnlistener *listener;
     struct event *sighup;
+    struct watcher *watcher;
     struct client *clients;
     int nclients;
     int port;
@@ -320,6 +323,11 @@ static void dispatch(struct client *c) {
     }
     if (strcmp(m, "POST") == 0 && path_is(t, "/v1/messages/count_tokens")) {
         handle_count_tokens(c);
+    } else if (get && path_is(t, "/v1/models")) {
+        char *list = models_list_json(g->cfg);
+        if (list) client_respond(c, 200, NULL, "application/json", list, strlen(list));
+        else respond_error(c, 500, "out of memory while listing models", NULL);
+        free(list);
     } else {
         char msg[512];
         snprintf(msg, sizeof msg,
@@ -485,6 +493,27 @@ static bool is_loopback(const char *host) {
            strcmp(host, "::1") == 0 || strcasecmp(host, "localhost") == 0;
 }
 
+/* Watch the config file and every file the policy loaded. */
+static void update_watch(struct server *s) {
+    if (!s->watcher) return;
+    const char *paths[64];
+    size_t n = 0;
+    if (s->config_path) paths[n++] = s->config_path;
+    const char *const *files = NULL;
+    size_t nf = policy_files(s->gen->pol, &files);
+    for (size_t i = 0; i < nf && n < sizeof paths / sizeof *paths; i++) paths[n++] = files[i];
+    struct err e;
+    if (watcher_set_paths(s->watcher, paths, n, &e) != 0)
+        log_warn(s->lg, "cannot watch the config for changes (%s); SIGHUP still reloads", e.msg);
+}
+
+static void watch_cb(void *arg) {
+    struct server *s = arg;
+    struct err e;
+    if (server_reload(s, &e) != 0)
+        log_error(s->lg, "reload failed, keeping the running configuration and policy: %s", e.msg);
+}
+
 static void sighup_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     struct server *s = arg;
@@ -503,7 +532,8 @@ int server_reload(struct server *s, struct err *err) {
     }
     struct generation *old = s->gen;
     s->gen = g;
-    generation_unref(old);
+    generation_unref(old); /* requests in flight keep their own reference */
+    update_watch(s);
     log_info(s->lg, "configuration reloaded from %s (generation %lu)", cfg->source, g->number);
     return 0;
 }
@@ -579,6 +609,11 @@ struct server *server_new(struct event_base *base, struct logger *lg, struct con
                                                 : ((struct sockaddr_in6 *)&ss)->sin6_port);
     s->sighup = evsignal_new(base, SIGHUP, sighup_cb, s);
     if (s->sighup) evsignal_add(s->sighup, NULL);
+    struct err we;
+    s->watcher = watcher_new(base, lg, watch_cb, s, &we);
+    if (!s->watcher) log_warn(lg, "file watching is off (%s); SIGHUP reloads", we.msg);
+    else if (getenv("CCRELAY_WATCH_POLL")) watcher_force_polling(s->watcher);
+    update_watch(s);
     return s;
 }
 
@@ -591,6 +626,10 @@ void server_shutdown(struct server *s, bool now) {
     if (s->sighup) {
         event_free(s->sighup);
         s->sighup = NULL;
+    }
+    if (s->watcher) {
+        watcher_free(s->watcher);
+        s->watcher = NULL;
     }
     /* idle connections go now; busy ones when their request ends (or now) */
     struct client *c = s->clients;

@@ -30,11 +30,10 @@ static const char *hdr(const struct http_hdrs *h, const char *name) {
     return NULL;
 }
 
-/* Remove the first <CCR-SUBAGENT-MODEL>...</CCR-SUBAGENT-MODEL> from string node `v` (in place:
- * the text only shrinks) and keep its value. Returns 1 when found, 0 when not, -1 on OOM. */
-static int take_tag(cJSON *v, struct summary *out) {
-    if (!cJSON_IsString(v) || !v->valuestring) return 0;
-    char *s = v->valuestring;
+/* Remove the first <CCR-SUBAGENT-MODEL>...</CCR-SUBAGENT-MODEL> from the NUL-terminated text s
+ * (in place: the text only shrinks); the first value found is kept. Returns 1 when found, 0 when
+ * not, -1 on OOM. */
+static int take_one_tag(char *s, struct summary *out) {
     char *open = strstr(s, TAG_OPEN);
     if (!open) return 0;
     char *val = open + strlen(TAG_OPEN);
@@ -52,6 +51,14 @@ static int take_tag(cJSON *v, struct summary *out) {
     memmove(open, end, strlen(end) + 1);
     out->body_modified = true;
     return 1;
+}
+
+/* Remove every tag from string node `v`. */
+static int take_tag(cJSON *v, struct summary *out) {
+    if (!cJSON_IsString(v) || !v->valuestring) return 0;
+    int found = 0, rc;
+    while ((rc = take_one_tag(v->valuestring, out)) == 1) found = 1;
+    return rc < 0 ? -1 : found;
 }
 
 /* A `system` value or a message content: the string itself or its text blocks. */
@@ -161,6 +168,23 @@ int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path
         }
     }
 
+    /* Without the header (other clients), the session id Claude Code also puts in
+     * metadata.user_id: "...\"session_id\":\"<id>\"..." (JSON in a string, 2.1.x) or
+     * "user_..._session_<id>" (older). */
+    if (!out->session_id) {
+        const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+        const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "user_id"));
+        const char *k = uid ? strstr(uid, "\"session_id\":\"") : NULL;
+        if (k) {
+            k += strlen("\"session_id\":\"");
+            size_t n = strcspn(k, "\"");
+            if (n && k[n] == '"' && !(out->session_buf = strndup(k, n))) goto oom;
+            out->session_id = out->session_buf;
+        } else if (uid && (k = strstr(uid, "_session_")) && k[9]) {
+            out->session_id = k + 9;
+        }
+    }
+
     out->tokens = tokens_estimate(body);
     return 0;
 oom:
@@ -175,4 +199,6 @@ void summary_free(struct summary *s) {
     s->ntools = 0;
     free(s->subagent_model);
     s->subagent_model = NULL;
+    free(s->session_buf);
+    s->session_buf = NULL;
 }

@@ -28,7 +28,9 @@ struct summary {
     size_t ntools;
     char *subagent_model;   /* owned: "provider,model" from a <CCR-SUBAGENT-MODEL> tag, or NULL */
     bool body_modified;     /* the tag was removed from the body: the raw bytes are stale */
-    const char *session_id; /* borrowed: x-claude-code-session-id or metadata, NULL */
+    const char *session_id; /* x-claude-code-session-id (borrowed), else from metadata.user_id
+                               (borrowed or session_buf), NULL */
+    char *session_buf;      /* owned: a session id cut out of metadata.user_id, or NULL */
     const char *agent_id;   /* borrowed: x-claude-code-agent-id, NULL for the main agent */
     const char *path;       /* borrowed: request path without query */
     const struct http_hdrs *headers; /* borrowed; credentials are filtered when shown to Lua */

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
@@ -296,6 +299,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     (void)bev;
     struct upstream_call *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
+        /* no Nagle: the last segment of a request must not wait for the peer's delayed ACK */
+        int one = 1;
+        setsockopt(bufferevent_getfd(c->conn->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->state = CS_WAIT_HEAD;
         size_t n = evbuffer_get_length(c->req);
         if (bufferevent_write(c->conn->bev, evbuffer_pullup(c->req, -1), n) != 0) {

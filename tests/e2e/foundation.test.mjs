@@ -347,3 +347,22 @@ test('a non-loopback bind without APIKEY is refused with a clear message', async
     await assert.rejects(startRelay(anthropicConfig(mock), { args: ['--host', '0.0.0.0'] }), /APIKEY/);
   } finally { await mock.close(); }
 });
+
+test('GET /v1/models lists every configured provider,model under claude- ids', async () => {
+  const mock = await mockUpstream(streamHandler);
+  const relay = await startRelay(anthropicConfig(mock));
+  try {
+    const r = await request(relay.port, { method: 'GET', path: '/v1/models?limit=1000', headers: { 'anthropic-version': '2023-06-01' } });
+    assert.equal(r.status, 200);
+    const j = JSON.parse(r.body);
+    assert.deepEqual(j.data.map((m) => m.display_name), ['mockant,upstream-model', 'mockant,other-model']);
+    for (const m of j.data) {
+      assert.equal(m.type, 'model');
+      assert.match(m.id, /^claude-/);
+      assert.ok(!Number.isNaN(Date.parse(m.created_at)));
+    }
+    assert.equal(j.has_more, false);
+    assert.equal(j.first_id, j.data[0].id);
+    assert.equal(j.last_id, j.data.at(-1).id);
+  } finally { await relay.stop(); await mock.close(); }
+});

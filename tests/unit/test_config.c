@@ -216,6 +216,7 @@ static void defaults(void **state) {
 static void limits_and_top_level_values(void **state) {
     (void)state;
     setenv("TC_PORT", "8080", 1);
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
     setenv("HOME", "/home/tester", 1);
     struct config *cfg = must_load(
         "{HOST: '0.0.0.0', APIKEY: 'k', PORT: '${TC_PORT}', API_TIMEOUT_MS: 5000,"
@@ -238,6 +239,12 @@ static void limits_and_top_level_values(void **state) {
     assert_int_equal(cfg->max_connections, 64);
     config_free(cfg);
     unsetenv("TC_PORT");
+
+    unsetenv("HOME");
+    assert_load_error("{CUSTOM_ROUTER_PATH: '~/r.lua'}", "config.json: CUSTOM_ROUTER_PATH: ",
+                      "HOME is not set", NULL);
+    if (old_home) setenv("HOME", old_home, 1);
+    free(old_home);
 }
 
 static void env_interpolation(void **state) {
@@ -347,6 +354,19 @@ static void every_validation_error_names_its_key(void **state) {
          "Providers[0].options", "must be an object"},
         {"{Providers: [{name: 'p', api_base_url: 'https://a.test', model_options: {m: 1}}]}",
          "Providers[0].model_options.m", "must be an object"},
+        {"{Providers: [{name: 'p', api_base_url: 'https://generativelanguage.googleapis.com/"
+         "v1beta/models/gemini-2.5-flash:generateContent'}]}",
+         "Providers[0].api_base_url", "write the models base"},
+        {"{Providers: [{name: 'p', name: 'q', api_base_url: 'https://a.test'}]}", "Providers[0]",
+         "\"name\" is written twice"},
+        {"{Providers: [{name: 'p', api_base_url: 'https://a.test', transformer: {use: [],"
+         " use: []}}]}",
+         "Providers[0].transformer", "\"use\" is written twice"},
+        {"{Router: {}, Router: {}}", "Router", "is written twice at the top level"},
+        {"{Providers: [" P0 "], Router: {default: 'p,m1', default: 'p,m2'}}", "Router",
+         "\"default\" is written twice"},
+        {"{LIMITS: {max_connections: 1, max_connections: 2}}", "LIMITS",
+         "\"max_connections\" is written twice"},
         {"{Providers: [" P0 "], Router: []}", "Router", "must be an object"},
         {"{Providers: [" P0 "], Router: {default: 'p'}}", "Router.default",
          "is not \"provider,model\""},
@@ -371,7 +391,6 @@ static void every_validation_error_names_its_key(void **state) {
         {"{LOG: 'yes'}", "LOG", "must be true or false"},
         {"{HOST: 1}", "HOST", "must be a string"},
         {"{HOST: ''}", "HOST", "is empty"},
-        {"{HOST: '0.0.0.0'}", "HOST", "needs APIKEY"},
         {"{APIKEY: []}", "APIKEY", "must be a string"},
         {"{CUSTOM_ROUTER_PATH: true}", "CUSTOM_ROUTER_PATH", "must be a string"},
         {"{API_TIMEOUT_MS: -5}", "API_TIMEOUT_MS", "must not be negative"},
@@ -411,6 +430,13 @@ static void route_lookup_is_case_insensitive(void **state) {
     assert_null(config_provider_model(NULL, "m1"));
     assert_string_equal(config_route(cfg, "default"), "P,m2");
     assert_null(config_route(cfg, "nope"));
+    config_free(cfg);
+    /* a provider that lists no models (a local server) takes any model id */
+    cfg = must_load("{Providers: [{name: 'local', api_base_url: 'http://127.0.0.1:8000/v1/"
+                    "chat/completions'}], Router: {default: 'local,whatever-is-loaded'}}");
+    assert_int_equal(cfg->providers[0].nmodels, 0);
+    assert_int_equal(cfg->providers[0].nkeys, 0);
+    assert_string_equal(config_route(cfg, "default"), "local,whatever-is-loaded");
     config_free(cfg);
 }
 
@@ -585,6 +611,44 @@ static void dump_redacts_every_secret(void **state) {
     assert_null(config_dump_redacted(NULL));
 }
 
+static void javascript_router_is_ignored_with_a_note(void **state) {
+    (void)state;
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", "/home/u", 1);
+    struct config *cfg =
+        must_load("{CUSTOM_ROUTER_PATH: '$HOME/.claude-code-router/custom-router.js'}");
+    assert_null(cfg->custom_router_path);
+    assert_null(cJSON_GetObjectItem(cfg->root, "CUSTOM_ROUTER_PATH"));
+    assert_true(has_note(cfg, "CUSTOM_ROUTER_PATH: /home/u/.claude-code-router/custom-router.js "
+                              "is a JavaScript router"));
+    config_free(cfg);
+    cfg = must_load("{CUSTOM_ROUTER_PATH: '/etc/ccrelay/router.lua'}");
+    assert_string_equal(cfg->custom_router_path, "/etc/ccrelay/router.lua");
+    assert_null(cfg->notes);
+    config_free(cfg);
+    if (old_home) setenv("HOME", old_home, 1);
+    free(old_home);
+}
+
+static void host_beyond_loopback_needs_apikey(void **state) {
+    (void)state;
+    /* Claude Code Router's rule: without APIKEY the proxy stays on loopback */
+    struct config *cfg = must_load("{HOST: '0.0.0.0', PORT: 3456}");
+    assert_string_equal(cfg->host, "127.0.0.1");
+    assert_string_equal(cJSON_GetObjectItem(cfg->root, "HOST")->valuestring, "127.0.0.1");
+    assert_true(has_note(cfg, "HOST: listening on 127.0.0.1, not \"0.0.0.0\""));
+    assert_true(has_note(cfg, "needs APIKEY"));
+    config_free(cfg);
+    cfg = must_load("{HOST: '0.0.0.0', APIKEY: 'k'}");
+    assert_string_equal(cfg->host, "0.0.0.0");
+    assert_null(cfg->notes);
+    config_free(cfg);
+    cfg = must_load("{HOST: 'localhost'}");
+    assert_string_equal(cfg->host, "localhost");
+    assert_null(cfg->notes);
+    config_free(cfg);
+}
+
 static void notes_for_typos(void **state) {
     (void)state;
     struct config *cfg = must_load("{port: 1234, router: {}}");
@@ -702,6 +766,8 @@ int main(void) {
         cmocka_unit_test(embedded_default_with_both_keys),
         cmocka_unit_test(embedded_default_with_one_key),
         cmocka_unit_test_setup(dump_redacts_every_secret, set_ccr_env),
+        cmocka_unit_test(javascript_router_is_ignored_with_a_note),
+        cmocka_unit_test(host_beyond_loopback_needs_apikey),
         cmocka_unit_test(notes_for_typos),
         cmocka_unit_test(files),
         cmocka_unit_test(default_path),

@@ -133,7 +133,17 @@ static void every_fixture_builds(void **state) {
         struct summary s;
         assert_int_equal(summary_build(cJSON_GetObjectItem(fx, "body"), NULL, NULL, &s, NULL), 0);
         assert_true(s.tokens > 0);
-        assert_null(s.session_id);
+        /* no headers: the session id comes from metadata.user_id, and is the header's */
+        const cJSON *body = cJSON_GetObjectItem(fx, "body");
+        const char *hdr = cJSON_GetStringValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "headers"), "X-Claude-Code-Session-Id"));
+        if (cJSON_GetObjectItem(body, "metadata")) {
+            assert_non_null(s.session_id);
+            assert_non_null(hdr);
+            assert_string_equal(s.session_id, hdr);
+        } else {
+            assert_null(s.session_id);
+        }
         summary_free(&s);
         cJSON_Delete(fx);
     }
@@ -184,6 +194,10 @@ static void subagent_tag_is_taken_from_system_and_removed(void **state) {
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"system\","
         "\"content\":[{\"type\":\"text\",\"text\":\"<CCR-SUBAGENT-MODEL>openrouter,x-ai/grok-4.1-"
         "fast</CCR-SUBAGENT-MODEL>\"}]}]}",
+        /* twice in one text: both go, the first value is kept */
+        "{\"model\":\"m\",\"system\":\"<CCR-SUBAGENT-MODEL>openrouter,x-ai/grok-4.1-fast</CCR-"
+        "SUBAGENT-MODEL>You are X.<CCR-SUBAGENT-MODEL>gemini,gemini-2.5-pro</CCR-SUBAGENT-MODEL>\","
+        "\"messages\":[]}",
         /* the first user message */
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":"
         "\"<system-reminder>x</system-reminder>\"},{\"type\":\"text\",\"text\":\"<CCR-SUBAGENT-"
@@ -198,6 +212,7 @@ static void subagent_tag_is_taken_from_system_and_removed(void **state) {
         char *text = cJSON_PrintUnformatted(b);
         assert_null(strstr(text, "CCR-SUBAGENT-MODEL"));
         assert_null(strstr(text, "grok"));
+        assert_null(strstr(text, "gemini-2.5-pro"));
         free(text);
         summary_free(&s);
         cJSON_Delete(b);
@@ -268,6 +283,27 @@ static void web_search_and_tool_names(void **state) {
     cJSON_Delete(b);
 }
 
+static void session_id_from_metadata_when_no_header(void **state) {
+    (void)state;
+    cJSON *b;
+    struct summary s = build("{\"model\":\"m\",\"metadata\":{\"user_id\":\"user_ab12_account__"
+                             "session_1b2c3d\"},\"messages\":[]}",
+                             &b);
+    assert_string_equal(s.session_id, "1b2c3d");
+    summary_free(&s);
+    cJSON_Delete(b);
+    s = build("{\"model\":\"m\",\"metadata\":{\"user_id\":\"{\\\"device_id\\\":\\\"d\\\","
+              "\\\"session_id\\\":\\\"ee9e-f9\\\"}\"},\"messages\":[]}",
+              &b);
+    assert_string_equal(s.session_id, "ee9e-f9");
+    summary_free(&s);
+    cJSON_Delete(b);
+    s = build("{\"model\":\"m\",\"metadata\":{\"user_id\":\"plain\"},\"messages\":[]}", &b);
+    assert_null(s.session_id);
+    summary_free(&s);
+    cJSON_Delete(b);
+}
+
 static void bad_bodies_are_refused_not_crashed(void **state) {
     (void)state;
     const char *bad[] = {"[]", "\"x\"", "null"};
@@ -301,6 +337,7 @@ int main(void) {
         cmocka_unit_test(subagent_tag_is_taken_from_system_and_removed),
         cmocka_unit_test(images_in_last_user_turn),
         cmocka_unit_test(web_search_and_tool_names),
+        cmocka_unit_test(session_id_from_metadata_when_no_header),
         cmocka_unit_test(bad_bodies_are_refused_not_crashed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
