@@ -3,14 +3,15 @@
 # in the same run, on 127.0.0.1 only. Prints one table and writes it to docs/benchmarks.md.
 #
 #   make bench                 full run (1, 16, 64, 256, 1000 connections), under 15 minutes
-#   BENCH_QUICK=1 make bench   1, 64, 1000 connections, shorter runs, under 3 minutes
+#   BENCH_QUICK=1 make bench   1, 64, 1000 connections (translated routes: 64), 3 s runs,
+#                              under 3 minutes
 #
 # Scenarios, each at every connection count, each against ccrelay AND the mock directly:
 #   nonstream  "stream": false, the mock answers at once (50-chunk message)
 #   stream     "stream": true, 50 deltas written at once
 #   paced      "stream": true, 50 deltas 20 ms apart (what users wait on)
-# Routes through ccrelay: anthropic (pass-through) at every count; with the full run also
-# openai and gemini (translated) at fewer counts. The baseline of every row is the mock's own
+# Routes through ccrelay: anthropic (pass-through) at every count, openai and gemini
+# (translated) at fewer counts (BENCH_XCONNS). The baseline of every row is the mock's own
 # Anthropic endpoint under the same load.
 #
 # Checks (a failure is shown in the table and makes the script exit 1): every answer 200, every
@@ -34,8 +35,8 @@ PACE_MS=20
 if [ "$QUICK" = 1 ]; then
     CONNS=${BENCH_CONNS:-"1 64 1000"}
     DUR=${BENCH_DURATION:-3}
-    ROUTES=${BENCH_ROUTES:-"anthropic"}
-    XCONNS=""
+    ROUTES=${BENCH_ROUTES:-"anthropic openai gemini"}
+    XCONNS=${BENCH_XCONNS:-"64"}
 else
     CONNS=${BENCH_CONNS:-"1 16 64 256 1000"}
     DUR=${BENCH_DURATION:-8}
