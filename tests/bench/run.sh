@@ -296,14 +296,15 @@ for route in $ROUTES; do
             read -r prps pp50 pp99 pt99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0,
                 (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$res")
             checks="mock $bcheck; proxy $pcheck"
-            if [ "$pcheck" != "no proxy" ] && [ "$scen" = paced ] && [ "$c" -ge 256 ]; then
+            pok=$(jq -r '.ok // 0' <<<"$res")
+            if [ "$pcheck" != "no proxy" ] && [ "$pok" != 0 ] && [ "$scen" = paced ] &&
+                [ "$c" -ge 256 ]; then
                 BUDGET="$BUDGET- TTFT p99 added, $route paced, $c streams: $(added "$bt99" "$pt99") ms (budget < 5 ms): $(awk -v a="$bt99" -v b="$pt99" 'BEGIN{print (b - a < 5 ? "ok" : "OVER")}')
 "
                 [ "$c" -ge 1000 ] && BUDGET="$BUDGET- RSS peak, $route paced, $c streams: $(awk -v b="${peak:-0}" 'BEGIN{printf "%.1f MB (budget < 64 MB): %s", b/1024, (b < 65536 ? "ok" : "OVER")}')
 "
             fi
             case "$bcheck $pcheck" in *FAIL*) FAILS=$((FAILS + 1)) ;; esac
-            pok=$(jq -r '.ok // 0' <<<"$res")
             if [ "$pcheck" = "no proxy" ] || [ "$pok" = 0 ]; then
                 ROWS="$ROWS| $route | $scen | $c | $(fmt2 "$brps") | $( [ "$pok" = 0 ] && [ "$pcheck" != "no proxy" ] && echo 0 || echo -) | - | $(fmt2 "$bp50") | - | $(fmt2 "$bp99") | - | $(fmt2 "$bt99") | - | - | - | $checks |
 "
