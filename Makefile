@@ -77,6 +77,8 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libccrelay.a
 
 -include tests/bench/bench.mk
 -include docker/docker.mk
+-include tests/fuzz/fuzz.mk
+-include tests/soak/soak.mk
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Unit tests: every tests/unit/test_*.c is a cmocka program; run from the repo root.

@@ -13,6 +13,7 @@
 #include "apierr.h"
 #include "policy.h"
 #include "providers/provider.h"
+#include "providers/util.h"
 #include "keypool.h"
 #include "summary.h"
 
@@ -22,6 +23,7 @@
 #define PING_INTERVAL_S 10
 #define MAX_RETRY_AFTER_MS 60000
 #define KEY_REST_DEFAULT_MS 30000.0
+#define USAGE_GRACE_MS 1500
 
 enum relay_state {
     RS_ATTEMPT,   /* an upstream call is under way; nothing sent to the client yet */
@@ -57,13 +59,13 @@ struct relay {
     struct xl_stream *xs;
     struct upstream_call *call;
     int up_status;
-    char up_retry_after[32];
-    char up_retry_after_ms[32];
+    struct http_hdrs up_hdrs; /* the upstream's response headers, kept for error mapping */
     struct evbuffer *up_body; /* error body, or a non-streamed answer */
     struct evbuffer *out;     /* translated bytes on their way to the client */
     bool translator_done;
     bool paused;
     struct event *ping;
+    struct event *linger; /* usage grace timer after the answer ended (Chat Completions) */
 
     struct xl_usage usage;
     double t_start, t_upstream, t_first_byte;
@@ -107,12 +109,14 @@ static void relay_free(struct relay *r) {
     if (r->call) upstream_cancel(r->call);
     if (r->xs && r->ops) r->ops->stream_free(r->xs);
     if (r->ping) event_free(r->ping);
+    if (r->linger) event_free(r->linger);
     if (r->have_dec) route_decision_free(&r->dec);
     if (r->have_sum) summary_free(&r->sum);
     cJSON_Delete(r->body);
     if (r->raw) evbuffer_free(r->raw);
     if (r->up_body) evbuffer_free(r->up_body);
     if (r->out) evbuffer_free(r->out);
+    http_hdrs_free(&r->up_hdrs);
     generation_unref(r->gen);
     free(r->path);
     free(r->client_model);
@@ -177,6 +181,22 @@ static void fail_err(struct relay *r, const struct err *e) {
         stream_error(r, apierr_type_for_status(status), e->msg);
     else
         respond_error(r, status, apierr_type_for_status(status), e->msg, NULL);
+}
+
+static void respond_mapped(struct relay *r, const struct xl_error *xe);
+
+/* A translator's stream failed: use the provider's mapping of the upstream's error payload
+ * when it has one (a rate limit inside a 200 stream stays a rate_limit_error). */
+static void fail_stream(struct relay *r, const struct err *e) {
+    struct xl_error xe;
+    if (provider_stream_error(r->ops->format, r->xs, &xe) != 0) {
+        fail_err(r, e);
+        return;
+    }
+    if (r->state == RS_COMMITTED)
+        stream_error(r, xe.type, xe.message);
+    else
+        respond_mapped(r, &xe);
 }
 
 static void ping_cb(evutil_socket_t fd, short what, void *arg) {
@@ -271,104 +291,33 @@ static bool retryable_status(int s) {
     return s == 408 || s == 429 || s >= 500;
 }
 
-/* Milliseconds from the upstream's retry headers, -1 when none. */
-static long retry_ms_of(struct relay *r) {
-    if (r->up_retry_after_ms[0]) return (long)strtod(r->up_retry_after_ms, NULL);
-    if (r->up_retry_after[0]) {
-        char *end;
-        double s = strtod(r->up_retry_after, &end);
-        if (end != r->up_retry_after) return (long)ceil(s * 1000.0);
-    }
-    return -1;
-}
-
-/* Text of the upstream's error: error.message, message, or the body's first KiB, one line. */
-static void upstream_message(const char *body, size_t n, char *out, size_t cap) {
-    cJSON *j = cJSON_ParseWithLength(body, n);
-    const cJSON *e = cJSON_IsArray(j) ? cJSON_GetArrayItem(j, 0) : j;
-    const cJSON *err = cJSON_GetObjectItemCaseSensitive(e, "error");
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(err, "message");
-    if (!cJSON_IsString(m)) m = cJSON_GetObjectItemCaseSensitive(e, "message");
-    if (!cJSON_IsString(m) && cJSON_IsString(err)) m = err;
-    size_t k = 0;
-    const char *src = cJSON_IsString(m) ? m->valuestring : body;
-    size_t len = cJSON_IsString(m) ? strlen(src) : n;
-    bool in_tag = false, space = false;
-    for (size_t i = 0; i < len && k + 1 < cap && k < 1024; i++) {
-        unsigned char ch = (unsigned char)src[i];
-        if (!cJSON_IsString(m)) { /* plain text or HTML: strip tags */
-            if (ch == '<') in_tag = true;
-            if (in_tag) {
-                if (ch == '>') in_tag = false;
-                continue;
-            }
-        }
-        if (isspace(ch)) {
-            if (!space && k) out[k++] = ' ';
-            space = true;
-            continue;
-        }
-        space = false;
-        out[k++] = (char)ch;
-    }
-    out[k] = '\0';
-    cJSON_Delete(j);
-}
-
-/* Mask anything that looks like a credential. */
-static void mask_secrets(char *s) {
-    static const char *const prefixes[] = {"sk-", "AIza", "Bearer "};
-    for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
-        char *hit = s;
-        while ((hit = strstr(hit, prefixes[p])) != NULL) {
-            char *q = hit + strlen(prefixes[p]);
-            while (*q && !isspace((unsigned char)*q) && *q != '"' && *q != ',') *q++ = '*';
-            hit = q;
-        }
-    }
-}
-
-/* Map the upstream's non-2xx answer to the client's status and error type (conversion.md 5.2,
- * errata O6, O14). */
-static void map_status(int up, const char *msg, int *status, const char **type, bool *no_retry) {
-    *no_retry = false;
-    switch (up) {
-    case 400:
-    case 422: *status = 400; break;
-    case 401:
-        *status = 502; /* the provider refused ccrelay's key: not the client's fault */
-        *no_retry = true;
-        break;
-    case 402: *status = 402; break;
-    case 403: *status = 403; break;
-    case 404: *status = 404; break;
-    case 408:
-    case 504: *status = 504; break;
-    case 413: *status = 413; break;
-    case 429: *status = 429; break;
-    case 529: *status = 529; break;
-    case 503: *status = strcasestr(msg, "overload") ? 529 : 503; break;
-    default: *status = up >= 500 ? 502 : 400; break;
-    }
-    *type = (*status == 503) ? "api_error" : apierr_type_for_status(*status);
-}
-
 static void start_attempt(struct relay *r);
+
+/* An error answer built from the provider's mapping (conversion.md 5.2-5.5, errata O5, O6). */
+static void respond_mapped(struct relay *r, const struct xl_error *xe) {
+    struct http_hdrs h;
+    http_hdrs_init(&h);
+    if (xe->retry_after_ms >= 0 && (xe->status == 429 || xe->status >= 500)) {
+        char v[32];
+        snprintf(v, sizeof v, "%ld", (xe->retry_after_ms + 999) / 1000);
+        http_hdrs_add(&h, "retry-after", v);
+        snprintf(v, sizeof v, "%ld", xe->retry_after_ms);
+        http_hdrs_add(&h, "retry-after-ms", v);
+    }
+    if (xe->should_retry >= 0) http_hdrs_add(&h, "x-should-retry", xe->should_retry ? "true" : "false");
+    respond_error(r, xe->status, xe->type, xe->message, &h);
+    http_hdrs_free(&h);
+}
 
 static void upstream_failed_status(struct relay *r) {
     const struct route_target *t = cur_target(r);
     size_t n = evbuffer_get_length(r->up_body);
     const char *b = (const char *)evbuffer_pullup(r->up_body, -1);
-    char text[1100];
-    upstream_message(b ? b : "", n, text, sizeof text);
-    mask_secrets(text);
-    int status;
-    const char *type;
-    bool no_retry;
-    map_status(r->up_status, text, &status, &type, &no_retry);
-    long ra = retry_ms_of(r);
+    struct xl_error xe;
+    xl_map_upstream_error(r->up_status, &r->up_hdrs, b, n, t->provider->name, t->model, &xe);
     if (r->up_status == 429 && t->provider->nkeys > 1 && r->key_idx >= 0) {
         /* this key rests; another key of the pool may serve the same request now */
+        long ra = xe.retry_after_ms;
         keypool_rest(server_keypool(r->srv), t->provider, r->key_idx,
                      now_ms() + (ra > 0 ? (double)ra : KEY_REST_DEFAULT_MS));
         long wait = 0;
@@ -378,7 +327,7 @@ static void upstream_failed_status(struct relay *r) {
             start_attempt(r);
             return;
         }
-        if (ra < 0 || wait < ra) ra = wait; /* every key rests: the shortest wait */
+        if (xe.retry_after_ms < 0 || wait < xe.retry_after_ms) xe.retry_after_ms = wait;
     }
     if (retryable_status(r->up_status) && r->attempt + 1 < r->dec.n) {
         log_warn(r->lg, "%s,%s answered %d; trying fallback %zu", t->provider->name, t->model,
@@ -387,25 +336,7 @@ static void upstream_failed_status(struct relay *r) {
         start_attempt(r);
         return;
     }
-    char msg[1400];
-    snprintf(msg, sizeof msg, "%s/%s: %s (upstream HTTP %d)", t->provider->name, t->model,
-             text[0] ? text : "no error message", r->up_status);
-    struct http_hdrs h;
-    http_hdrs_init(&h);
-    if (ra >= 0 && (status == 429 || status >= 500)) {
-        if (ra > MAX_RETRY_AFTER_MS) {
-            no_retry = true;
-            ra = MAX_RETRY_AFTER_MS;
-        }
-        char v[32];
-        snprintf(v, sizeof v, "%ld", (ra + 999) / 1000);
-        http_hdrs_add(&h, "retry-after", v);
-        snprintf(v, sizeof v, "%ld", ra);
-        http_hdrs_add(&h, "retry-after-ms", v);
-    }
-    if (no_retry) http_hdrs_add(&h, "x-should-retry", "false");
-    respond_error(r, status, type, msg, &h);
-    http_hdrs_free(&h);
+    respond_mapped(r, &xe);
 }
 
 /* ---- upstream callbacks ---- */
@@ -413,10 +344,10 @@ static void upstream_failed_status(struct relay *r) {
 static int on_head(void *arg, const struct http_head *head) {
     struct relay *r = arg;
     r->up_status = head->status;
-    const char *ra = http_hdrs_get(&head->hdrs, "retry-after");
-    const char *ram = http_hdrs_get(&head->hdrs, "retry-after-ms");
-    snprintf(r->up_retry_after, sizeof r->up_retry_after, "%s", ra ? ra : "");
-    snprintf(r->up_retry_after_ms, sizeof r->up_retry_after_ms, "%s", ram ? ram : "");
+    http_hdrs_free(&r->up_hdrs);
+    if (head->status < 200 || head->status >= 300)
+        for (size_t i = 0; i < head->hdrs.n; i++)
+            http_hdrs_add(&r->up_hdrs, head->hdrs.v[i].name, head->hdrs.v[i].value);
     if (head->status >= 200 && head->status < 300 && r->stream) {
         struct err e;
         r->xs = ensure_body(r, &e) == 0 ? r->ops->stream_new(&r->xr, &e) : NULL;
@@ -457,11 +388,52 @@ static int on_data(void *arg, struct evbuffer *data) {
     flush_out(r);
     if (rc < 0) {
         r->call = NULL; /* returning 1 cancels it */
-        fail_err(r, &e);
+        fail_stream(r, &e);
         return 1;
     }
-    if (rc == XL_DONE) r->translator_done = true;
+    if (rc == XL_DONE) {
+        r->translator_done = true;
+    } else if (r->linger && provider_stream_lingering(r->ops->format, r->xs)) {
+        struct timeval tv = {USAGE_GRACE_MS / 1000, (USAGE_GRACE_MS % 1000) * 1000};
+        evtimer_add(r->linger, &tv);
+    } else if (r->linger) {
+        evtimer_del(r->linger);
+    }
     return 0;
+}
+
+static void finish_stream(struct relay *r);
+
+/* The upstream finished its answer but sent neither usage nor the end of the body within the
+ * grace time: complete the client's stream with what is known and let the upstream go. */
+static void linger_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct relay *r = arg;
+    if (r->call) {
+        upstream_cancel(r->call);
+        r->call = NULL;
+    }
+    finish_stream(r);
+}
+
+/* The upstream's body ended (or the usage grace time ran out): close the Anthropic stream. */
+static void finish_stream(struct relay *r) {
+    struct err e = {0};
+    if (r->linger) evtimer_del(r->linger);
+    int rc = r->translator_done ? XL_DONE : r->ops->stream_end(r->xs, r->out, &e);
+    r->ops->stream_usage(r->xs, &r->usage);
+    flush_out(r);
+    if (rc < 0) {
+        fail_stream(r, &e);
+        return;
+    }
+    if (r->state == RS_ATTEMPT) { /* an empty stream: nothing was ever sent */
+        err_set(&e, ERR_UPSTREAM, "the upstream answered with an empty stream");
+        fail_err(r, &e);
+        return;
+    }
+    client_stream_end(r->cl);
+    finish(r, 200);
 }
 
 static void on_done(void *arg) {
@@ -473,26 +445,20 @@ static void on_done(void *arg) {
     }
     struct err e = {0};
     if (r->stream) {
-        int rc = r->translator_done ? XL_DONE : r->ops->stream_end(r->xs, r->out, &e);
-        r->ops->stream_usage(r->xs, &r->usage);
-        flush_out(r);
-        if (rc < 0) {
-            fail_err(r, &e);
-            return;
-        }
-        if (r->state == RS_ATTEMPT) { /* an empty stream: nothing was ever sent */
-            err_set(&e, ERR_UPSTREAM, "the upstream answered with an empty stream");
-            fail_err(r, &e);
-            return;
-        }
-        client_stream_end(r->cl);
-        finish(r, 200);
+        finish_stream(r);
         return;
     }
     size_t n = evbuffer_get_length(r->up_body);
     const char *b = (const char *)evbuffer_pullup(r->up_body, -1);
     if (ensure_body(r, &e) != 0 ||
         r->ops->response(&r->xr, b ? b : "", n, r->out, &r->usage, &e) != 0) {
+        if (e.kind == ERR_UPSTREAM && n > 0) { /* a 2xx body that carries an error object */
+            const struct route_target *t = cur_target(r);
+            struct xl_error xe;
+            xl_map_upstream_error(0, NULL, b, n, t->provider->name, t->model, &xe);
+            respond_mapped(r, &xe);
+            return;
+        }
         fail_err(r, &e);
         return;
     }
@@ -626,9 +592,10 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
     r->up_body = evbuffer_new();
     r->out = evbuffer_new();
     r->ping = evtimer_new(server_base(s), ping_cb, r);
+    r->linger = evtimer_new(server_base(s), linger_cb, r);
     client_set_relay(c, r);
     struct err e = {0};
-    if (!r->path || !r->raw || !r->up_body || !r->out || !r->ping) {
+    if (!r->path || !r->raw || !r->up_body || !r->out || !r->ping || !r->linger) {
         err_set(&e, ERR_NOMEM, "out of memory");
         fail_err(r, &e);
         return;

@@ -18,6 +18,7 @@
 
 #include "apierr.h"
 #include "models.h"
+#include "providers/provider.h"
 #include "relay.h"
 #include "tokens.h"
 #include "watch.h"
@@ -80,6 +81,13 @@ static struct generation *generation_new(struct config *cfg, const struct logger
     if (!g) {
         err_set(err, ERR_NOMEM, "out of memory");
         return NULL;
+    }
+    for (size_t i = 0; i < cfg->nproviders; i++) {
+        if (provider_check(&cfg->providers[i], err) != 0) {
+            err_prefix(err, "%s: Providers[%zu] (%s)", cfg->source, i, cfg->providers[i].name);
+            free(g);
+            return NULL;
+        }
     }
     if (policy_new(cfg, lg, &g->pol, err) != 0) {
         free(g);

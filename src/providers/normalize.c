@@ -50,7 +50,8 @@ static void *arena_alloc(struct xn_arena *a, size_t n) {
 
 static void arena_free(struct xn_arena *a) {
     if (!a) return;
-    for (struct xn_carrier_node *n = a->carriers; n; n = n->next) xl_carrier_free(&n->c);
+    for (struct xn_carrier_node *n = a->carriers; n; n = n->next)
+        xl_carrier_free(&n->c);
     struct xn_chunk *c = a->head;
     while (c) {
         struct xn_chunk *next = c->next;
@@ -60,7 +61,9 @@ static void arena_free(struct xn_arena *a) {
     free(a);
 }
 
-void *xn_alloc(struct xn_conv *c, size_t n) { return arena_alloc(c->arena, n); }
+void *xn_alloc(struct xn_conv *c, size_t n) {
+    return arena_alloc(c->arena, n);
+}
 
 static char *arena_strndup(struct xn_arena *a, const char *s, size_t n) {
     char *p = arena_alloc(a, n + 1);
@@ -95,8 +98,10 @@ void xn_thinking_of(const cJSON *body, struct xn_thinking *out) {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "thinking");
     const char *type = jstr(t, "type");
     const char *disp = jstr(t, "display");
-    if (disp && strcmp(disp, "omitted") == 0) out->display = XN_DISPLAY_OMITTED;
-    else if (disp && strcmp(disp, "updates") == 0) out->display = XN_DISPLAY_UPDATES;
+    if (disp && strcmp(disp, "omitted") == 0)
+        out->display = XN_DISPLAY_OMITTED;
+    else if (disp && strcmp(disp, "updates") == 0)
+        out->display = XN_DISPLAY_UPDATES;
     const char *effort = jstr(cJSON_GetObjectItemCaseSensitive(body, "output_config"), "effort");
     if (!type) {
         out->intent = XN_THINK_DEFAULT;
@@ -151,7 +156,9 @@ struct ctx {
     struct err *err;
 };
 
-static int oom(struct ctx *c) { return err_set(c->err, ERR_NOMEM, "normalize: out of memory"); }
+static int oom(struct ctx *c) {
+    return err_set(c->err, ERR_NOMEM, "normalize: out of memory");
+}
 
 static void cache_of(struct xn_block *b, const cJSON *src) {
     const cJSON *cc = cJSON_GetObjectItemCaseSensitive(src, "cache_control");
@@ -219,8 +226,8 @@ static int result_parts(struct ctx *c, const cJSON *content, struct xn_block *rb
             } else if (strcmp(t, "search_result") == 0) {
                 const char *title = jstr(p, "title"), *src = jstr(p, "source");
                 size_t n;
-                const char *s = afmt(c, &n, "[search result: %s <%s>]", title ? title : "",
-                                     src ? src : "");
+                const char *s =
+                    afmt(c, &n, "[search result: %s <%s>]", title ? title : "", src ? src : "");
                 if (!s || push_text(c, &l, s, n, NULL) < 0) return s ? -1 : oom(c);
             }
         }
@@ -234,8 +241,10 @@ static int result_parts(struct ctx *c, const cJSON *content, struct xn_block *rb
 static const char *parts_text(struct ctx *c, const struct xn_block *rb, size_t *len) {
     size_t n = 0;
     for (size_t i = 0; i < rb->nparts; i++)
-        if (rb->parts[i].kind == XN_TEXT) n += rb->parts[i].len + 1;
-        else n += 24;
+        if (rb->parts[i].kind == XN_TEXT)
+            n += rb->parts[i].len + 1;
+        else
+            n += 24;
     char *p = arena_alloc(c->a, n + 1), *o = p;
     if (!p) return NULL;
     for (size_t i = 0; i < rb->nparts; i++) {
@@ -280,7 +289,9 @@ static const char *foreign_text(struct ctx *c, const cJSON *b, const char *type,
     if (strcmp(type, "server_tool_use") == 0) {
         const char *q = jstr(cJSON_GetObjectItemCaseSensitive(b, "input"), "query");
         const char *name = jstr(b, "name");
-        if (q) return afmt(c, len, "[%s: \"%s\"]", name && strstr(name, "fetch") ? "web fetch" : "web search", q);
+        if (q)
+            return afmt(c, len, "[%s: \"%s\"]",
+                        name && strstr(name, "fetch") ? "web fetch" : "web search", q);
         return afmt(c, len, "[server tool %s called]", name ? name : "?");
     }
     if (strcmp(type, "web_search_tool_result") == 0) {
@@ -346,13 +357,14 @@ static int convert_msg(struct ctx *c, const cJSON *m, enum xn_role role, struct 
                 xl_buf_init(&tb);
                 struct xl_jw w;
                 xl_jw_init(&w, &tb);
-                if (input) xl_jw_cjson(&w, input, NULL);
-                else xl_buf_adds(&tb, "{}");
+                if (input)
+                    xl_jw_cjson(&w, input, NULL);
+                else
+                    xl_buf_adds(&tb, "{}");
                 size_t n;
-                const char *s = xl_buf_ok(&tb)
-                                    ? afmt(c, &n, "[Called tool %s with %.*s]", name ? name : "?",
-                                           (int)tb.len, tb.p)
-                                    : NULL;
+                const char *s = xl_buf_ok(&tb) ? afmt(c, &n, "[Called tool %s with %.*s]",
+                                                      name ? name : "?", (int)tb.len, tb.p)
+                                               : NULL;
                 xl_buf_free(&tb);
                 if (!s || push_text(c, l, s, n, NULL) < 0) return s ? -1 : oom(c);
                 continue;
@@ -467,7 +479,8 @@ static int append_blocks(struct ctx *c, struct xn_msg *dst, const struct xn_msg 
 
 static size_t count_kind(const struct xn_msg *m, enum xn_kind k) {
     size_t n = 0;
-    for (size_t i = 0; i < m->nblocks; i++) n += m->blocks[i].kind == k;
+    for (size_t i = 0; i < m->nblocks; i++)
+        n += m->blocks[i].kind == k;
     return n;
 }
 
@@ -488,7 +501,8 @@ static int pair(struct ctx *c, struct xn_msg *am, const struct xn_msg *um, struc
         /* N4: a duplicate id gets "<id>_2", "<id>_3"... */
         for (int k = 2;; k++) {
             bool dup = false;
-            for (size_t s = 0; s < *nseen && !dup; s++) dup = strcmp(seen[s], call->id) == 0;
+            for (size_t s = 0; s < *nseen && !dup; s++)
+                dup = strcmp(seen[s], call->id) == 0;
             if (!dup) break;
             char tmp[96];
             snprintf(tmp, sizeof tmp, "%s_%d", orig, k);
@@ -533,7 +547,8 @@ static int pair(struct ctx *c, struct xn_msg *am, const struct xn_msg *um, struc
         if (r->kind == XN_TOOL_RESULT) { /* orphan */
             size_t tl = 0, n;
             const char *txt = parts_text(c, r, &tl);
-            const char *s = txt ? afmt(c, &n, "[Result of an earlier tool call %s]\n%s", r->raw_id, txt) : NULL;
+            const char *s =
+                txt ? afmt(c, &n, "[Result of an earlier tool call %s]\n%s", r->raw_id, txt) : NULL;
             if (!s) return oom(c);
             struct xn_block *x = &v[o++];
             memset(x, 0, sizeof *x);
@@ -559,7 +574,8 @@ static int orphans_to_text(struct ctx *c, struct xn_msg *um) {
         if (r->kind != XN_TOOL_RESULT) continue;
         size_t tl = 0, n;
         const char *txt = parts_text(c, r, &tl);
-        const char *s = txt ? afmt(c, &n, "[Result of an earlier tool call %s]\n%s", r->raw_id, txt) : NULL;
+        const char *s =
+            txt ? afmt(c, &n, "[Result of an earlier tool call %s]\n%s", r->raw_id, txt) : NULL;
         if (!s) return oom(c);
         bool cache = r->cache;
         const cJSON *cc = r->cache_control;
@@ -693,10 +709,14 @@ int xn_normalize(const cJSON *body, const struct xn_opts *opts, struct xn_conv *
         const char *role = jstr(m, "role");
         enum xn_role r;
         if (!role) continue;
-        if (strcmp(role, "user") == 0) r = XN_USER;
-        else if (strcmp(role, "assistant") == 0) r = XN_ASSISTANT;
-        else if (strcmp(role, "system") == 0) r = XN_SYSTEM;
-        else continue;
+        if (strcmp(role, "user") == 0)
+            r = XN_USER;
+        else if (strcmp(role, "assistant") == 0)
+            r = XN_ASSISTANT;
+        else if (strcmp(role, "system") == 0)
+            r = XN_SYSTEM;
+        else
+            continue;
         struct blist bl = {0};
         if (convert_msg(&c, m, r, &bl) < 0) goto fail;
         if (bl.n == 0) continue;
@@ -713,7 +733,8 @@ int xn_normalize(const cJSON *body, const struct xn_opts *opts, struct xn_conv *
     /* N4, N5: pair tool calls and results */
     struct mlist pl = {0};
     size_t ncalls_total = 0;
-    for (size_t i = 0; i < ml.n; i++) ncalls_total += count_kind(&ml.v[i], XN_TOOL_USE);
+    for (size_t i = 0; i < ml.n; i++)
+        ncalls_total += count_kind(&ml.v[i], XN_TOOL_USE);
     const char **seen = arena_alloc(a, (ncalls_total + 1) * sizeof *seen);
     if (!seen) goto nomem;
     size_t nseen = 0;
@@ -725,7 +746,8 @@ int xn_normalize(const cJSON *body, const struct xn_opts *opts, struct xn_conv *
             *dst = *cur;
             /* the next non-system message */
             size_t j = i + 1;
-            while (j < ml.n && ml.v[j].role == XN_SYSTEM) j++;
+            while (j < ml.n && ml.v[j].role == XN_SYSTEM)
+                j++;
             const struct xn_msg *um = (j < ml.n && ml.v[j].role == XN_USER) ? &ml.v[j] : NULL;
             struct xn_msg *ans = mlist_push(a, &pl);
             if (!ans) goto nomem;
@@ -754,7 +776,8 @@ int xn_normalize(const cJSON *body, const struct xn_opts *opts, struct xn_conv *
     /* N12: a trailing assistant message (ignoring trailing system messages) */
     {
         size_t k = pl.n;
-        while (k > 0 && pl.v[k - 1].role == XN_SYSTEM) k--;
+        while (k > 0 && pl.v[k - 1].role == XN_SYSTEM)
+            k--;
         if (k > 0 && pl.v[k - 1].role == XN_ASSISTANT && !opts->supports_prefill) {
             memmove(&pl.v[k - 1], &pl.v[k], (pl.n - k) * sizeof *pl.v);
             pl.n--;

@@ -105,7 +105,7 @@ struct xn_tool {
     const char *name;         /* client name */
     const char *description;  /* NULL when absent */
     const cJSON *schema;      /* input_schema, NULL when absent */
-    const char *server_type;  /* NULL for custom tools; else the Anthropic `type` (web_search_...) */
+    const char *server_type;  /* NULL for a custom tool, else its `type` (web_search_...) */
     bool cache;
 };
 

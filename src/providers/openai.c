@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "providers/gemini_schema.h"
 #include "providers/normalize.h"
 #include "providers/options.h"
 #include "providers/util.h"
@@ -25,7 +26,16 @@
 /* ========================================================================================== */
 /* Profiles and knobs */
 
-enum oa_profile { P_GENERIC = 0, P_OPENROUTER, P_DEEPSEEK, P_GROQ, P_XAI, P_OLLAMA, P_VLLM, P_OPENAI };
+enum oa_profile {
+    P_GENERIC = 0,
+    P_OPENROUTER,
+    P_DEEPSEEK,
+    P_GROQ,
+    P_XAI,
+    P_OLLAMA,
+    P_VLLM,
+    P_OPENAI
+};
 static const char *const PROFILE_NAMES[] = {"generic", "openrouter", "deepseek", "groq",
                                             "xai",     "ollama",     "vllm",     "openai"};
 
@@ -63,6 +73,7 @@ struct oa_cfg {
     bool textualize;
     bool tool_live;  /* tool_stream=live (§3.6.1), else buffered */
     bool think_tags; /* a leading <think>...</think> in content is reasoning (§2.2, §3.4) */
+    bool schema_gemini; /* schema_profile=gemini: the Gemini cleaner (§1.4) for strict fronts */
     const cJSON *extra_headers, *extra_body, *or_provider, *or_models, *or_plugins;
     const char *http_referer, *x_title;
 };
@@ -70,10 +81,14 @@ struct oa_cfg {
 /* ---- Claude Code Router transformers */
 
 static const char *const KNOWN_TRANSFORMERS[] = {
-    "anthropic", "openai", "gemini", "vertex-gemini", "vertex-claude", "openrouter", "deepseek",
-    "groq", "maxtoken", "cleancache", "reasoning", "enhancetool", "tooluse", "sampling",
-    "maxcompletiontokens", "streamoptions", "customparams", "forcereasoning", "cerebras",
-    "qwen-cli", "rovo-cli", "chutes-glm", "vercel", NULL};
+    "anthropic",     "openai",        "gemini",
+    "vertex-gemini", "vertex-claude", "openrouter",
+    "deepseek",      "groq",          "maxtoken",
+    "cleancache",    "reasoning",     "enhancetool",
+    "tooluse",       "sampling",      "maxcompletiontokens",
+    "streamoptions", "customparams",  "forcereasoning",
+    "cerebras",      "qwen-cli",      "rovo-cli",
+    "chutes-glm",    "vercel",        NULL};
 
 static bool transformer_known(const char *n) {
     for (size_t i = 0; KNOWN_TRANSFORMERS[i]; i++)
@@ -104,8 +119,8 @@ static int check_use(const cJSON *use, const char *where, struct err *err) {
                                where);
         }
         if (!cJSON_IsString(name))
-            return err_set(err, ERR_CONFIG, "%s: a transformer entry must be a name or [name, {options}]",
-                           where);
+            return err_set(err, ERR_CONFIG,
+                           "%s: a transformer entry must be a name or [name, {options}]", where);
         if (!transformer_known(name->valuestring))
             return err_set(err, ERR_CONFIG,
                            "%s: unknown transformer \"%s\"; known: openrouter, deepseek, groq, "
@@ -122,8 +137,10 @@ int openai_check_transformers(const struct cfg_provider *p, struct err *err) {
     if (!t) return 0;
     char where[200];
     if (!cJSON_IsObject(t))
-        return err_set(err, ERR_CONFIG, "provider %s: \"transformer\" must be an object like "
-                       "{\"use\": [\"openrouter\"]}", p->name ? p->name : "?");
+        return err_set(err, ERR_CONFIG,
+                       "provider %s: \"transformer\" must be an object like "
+                       "{\"use\": [\"openrouter\"]}",
+                       p->name ? p->name : "?");
     const cJSON *c;
     cJSON_ArrayForEach(c, t) {
         if (!c->string) continue;
@@ -183,13 +200,14 @@ static enum oa_profile profile_of(const struct cfg_provider *p, const char *mode
     if (strcasestr(host, "openrouter") || strcasestr(name, "openrouter")) return P_OPENROUTER;
     if (strcasestr(host, "deepseek") || strcasestr(name, "deepseek")) return P_DEEPSEEK;
     if (strcasestr(host, "groq") || strcasestr(name, "groq")) return P_GROQ;
-    if (strcmp(host, "api.x.ai") == 0 || strcasecmp(name, "xai") == 0 || strcasecmp(name, "x-ai") == 0 ||
-        strcasecmp(name, "grok") == 0)
+    if (strcmp(host, "api.x.ai") == 0 || strcasecmp(name, "xai") == 0 ||
+        strcasecmp(name, "x-ai") == 0 || strcasecmp(name, "grok") == 0)
         return P_XAI;
     if (strcasestr(name, "ollama") || strstr(url, ":11434")) return P_OLLAMA;
     if (strcasestr(name, "vllm") || strcasestr(name, "llama.cpp") || strcasestr(name, "llamacpp") ||
-        strcasestr(name, "lmstudio") || strcasestr(name, "lm-studio") || strcasestr(name, "sglang") ||
-        strstr(url, ":1234/") || strstr(url, ":8000/") || strstr(url, ":8080/"))
+        strcasestr(name, "lmstudio") || strcasestr(name, "lm-studio") ||
+        strcasestr(name, "sglang") || strstr(url, ":1234/") || strstr(url, ":8000/") ||
+        strstr(url, ":8080/"))
         return P_VLLM;
     if (strcmp(host, "api.openai.com") == 0 || strcasecmp(name, "openai") == 0) return P_OPENAI;
     return P_GENERIC;
@@ -213,25 +231,34 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->profile = pr;
     /* reasoning style */
     static const enum oa_rstyle RS_DEFAULT[] = {
-        [P_GENERIC] = RS_NONE,   [P_OPENROUTER] = RS_OPENROUTER, [P_DEEPSEEK] = RS_DEEPSEEK,
-        [P_GROQ] = RS_GROQ,      [P_XAI] = RS_OPENAI,            [P_OLLAMA] = RS_NONE,
-        [P_VLLM] = RS_OPENAI,    [P_OPENAI] = RS_OPENAI};
+        [P_GENERIC] = RS_NONE,      [P_OPENROUTER] = RS_OPENROUTER,
+        [P_DEEPSEEK] = RS_DEEPSEEK, [P_GROQ] = RS_GROQ,
+        [P_XAI] = RS_OPENAI,        [P_OLLAMA] = RS_NONE,
+        [P_VLLM] = RS_OPENAI,       [P_OPENAI] = RS_OPENAI};
     c->rstyle = RS_DEFAULT[pr];
     const char *rs = xl_opt_str(p, model, "reasoning_style", NULL);
     if (rs) {
-        if (strcasecmp(rs, "openrouter") == 0) c->rstyle = RS_OPENROUTER;
-        else if (strcasecmp(rs, "openai") == 0) c->rstyle = RS_OPENAI;
-        else if (strcasecmp(rs, "deepseek") == 0) c->rstyle = RS_DEEPSEEK;
-        else if (strcasecmp(rs, "groq") == 0) c->rstyle = RS_GROQ;
-        else if (strcasecmp(rs, "none") == 0) c->rstyle = RS_NONE;
+        if (strcasecmp(rs, "openrouter") == 0)
+            c->rstyle = RS_OPENROUTER;
+        else if (strcasecmp(rs, "openai") == 0)
+            c->rstyle = RS_OPENAI;
+        else if (strcasecmp(rs, "deepseek") == 0)
+            c->rstyle = RS_DEEPSEEK;
+        else if (strcasecmp(rs, "groq") == 0)
+            c->rstyle = RS_GROQ;
+        else if (strcasecmp(rs, "none") == 0)
+            c->rstyle = RS_NONE;
     }
     /* inline_system (errata O4) */
     c->inline_system = (pr == P_VLLM || pr == P_OLLAMA) ? IS_AS_USER : IS_KEEP;
     const char *is = xl_opt_str(p, model, "inline_system", NULL);
     if (is) {
-        if (strcasecmp(is, "keep") == 0) c->inline_system = IS_KEEP;
-        else if (strcasecmp(is, "hoist") == 0) c->inline_system = IS_HOIST;
-        else if (strcasecmp(is, "as_user") == 0) c->inline_system = IS_AS_USER;
+        if (strcasecmp(is, "keep") == 0)
+            c->inline_system = IS_KEEP;
+        else if (strcasecmp(is, "hoist") == 0)
+            c->inline_system = IS_HOIST;
+        else if (strcasecmp(is, "as_user") == 0)
+            c->inline_system = IS_AS_USER;
     }
     /* max tokens cap: knob max_tokens (alias model_max_output), maxtoken transformer, profile */
     long cap = 32000;
@@ -243,11 +270,12 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     }
     cap = xl_opt_long(p, model, "model_max_output", cap);
     c->max_tokens_cap = xl_opt_long(p, model, "max_tokens", cap);
-    c->max_completion_tokens = pr == P_GROQ || pr == P_OPENAI ||
-                               transformer(p, model, "maxcompletiontokens", NULL);
+    c->max_completion_tokens =
+        pr == P_GROQ || pr == P_OPENAI || transformer(p, model, "maxcompletiontokens", NULL);
     const char *mtf = xl_opt_str(p, model, "max_tokens_field", NULL);
     if (mtf) c->max_completion_tokens = strcmp(mtf, "max_completion_tokens") == 0;
-    c->max_completion_tokens = opt_bool(p, model, "max_completion_tokens", c->max_completion_tokens);
+    c->max_completion_tokens =
+        opt_bool(p, model, "max_completion_tokens", c->max_completion_tokens);
     c->supports_top_k = opt_bool(p, model, "supports_top_k",
                                  pr == P_OPENROUTER || pr == P_OLLAMA || pr == P_VLLM ||
                                      transformer(p, model, "sampling", NULL));
@@ -259,10 +287,12 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->vision = opt_bool(p, model, "vision", pr != P_DEEPSEEK);
     c->supports_pdf = opt_bool(p, model, "supports_pdf", pr == P_OPENROUTER || pr == P_OPENAI);
     c->supports_pdf_url = opt_bool(p, model, "supports_pdf_url", pr == P_OPENROUTER);
-    const char *ium = xl_opt_str(p, model, "image_url_mode", pr == P_OLLAMA ? "placeholder" : "pass");
+    const char *ium =
+        xl_opt_str(p, model, "image_url_mode", pr == P_OLLAMA ? "placeholder" : "pass");
     c->image_url_placeholder = strcmp(ium, "placeholder") == 0;
-    c->parallel_param = opt_bool(p, model, "supports_parallel_tool_calls_param",
-                                 pr == P_OPENROUTER || pr == P_OPENAI || pr == P_GROQ || pr == P_XAI);
+    c->parallel_param =
+        opt_bool(p, model, "supports_parallel_tool_calls_param",
+                 pr == P_OPENROUTER || pr == P_OPENAI || pr == P_GROQ || pr == P_XAI);
     c->flatten_user_content = opt_bool(p, model, "flatten_user_content", pr == P_DEEPSEEK);
     c->system_as_string_only = opt_bool(p, model, "system_as_string_only", false);
     c->assistant_empty_content = xl_opt_str(p, model, "assistant_empty_content", "null");
@@ -278,7 +308,7 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->reasoning_details_roundtrip = opt_bool(p, model, "reasoning_details_roundtrip", true);
     c->reasoning_details_same_model_only =
         opt_bool(p, model, "reasoning_details_same_model_only", true);
-    c->supports_json_schema = opt_bool(p, model, "supports_json_schema", true);
+    c->supports_json_schema = opt_bool(p, model, "supports_json_schema", pr != P_DEEPSEEK);
     c->forward_user = opt_bool(p, model, "forward_user", false);
     c->updates_show_reasoning = opt_bool(p, model, "updates_show_reasoning", false);
     const char *ita = xl_opt_str(p, model, "invalid_tool_args", "wrap");
@@ -287,6 +317,8 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     c->textualize = opt_bool(p, model, "textualize_orphan_tool_history", true);
     c->tool_live = strcmp(xl_opt_str(p, model, "tool_stream", "buffered"), "live") == 0;
     c->think_tags = opt_bool(p, model, "think_tags", false);
+    const char *sp = xl_opt_str(p, model, "schema_profile", NULL);
+    c->schema_gemini = sp && strcasecmp(sp, "gemini") == 0;
     const cJSON *v = xl_opt(p, model, "extra_headers");
     c->extra_headers = cJSON_IsObject(v) ? v : NULL;
     v = xl_opt(p, model, "extra_body");
@@ -301,7 +333,8 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
         c->or_models = cJSON_IsArray(v) ? v : NULL;
         v = xl_opt(p, model, "plugins");
         c->or_plugins = cJSON_IsArray(v) ? v : NULL;
-        c->http_referer = xl_opt_str(p, model, "http_referer", "https://github.com/ccrelay/ccrelay");
+        c->http_referer =
+            xl_opt_str(p, model, "http_referer", "https://github.com/ccrelay/ccrelay");
         c->x_title = xl_opt_str(p, model, "x_title", "ccrelay");
     }
 }
@@ -309,7 +342,8 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
 /* ========================================================================================== */
 /* Effort mapping (§1.6, errata O12) */
 
-static const char *const EFFORT_ORDER[] = {"none", "minimal", "low", "medium", "high", "xhigh", "max"};
+static const char *const EFFORT_ORDER[] = {"none", "minimal", "low", "medium",
+                                           "high", "xhigh",   "max"};
 #define N_EFFORTS 7
 
 static int effort_rank(const char *e) {
@@ -320,7 +354,8 @@ static int effort_rank(const char *e) {
 
 static bool effort_listed(const cJSON *list, const char *e) {
     const cJSON *x;
-    cJSON_ArrayForEach(x, list) if (cJSON_IsString(x) && strcmp(x->valuestring, e) == 0) return true;
+    cJSON_ArrayForEach(x,
+                       list) if (cJSON_IsString(x) && strcmp(x->valuestring, e) == 0) return true;
     return false;
 }
 
@@ -382,7 +417,8 @@ static bool write_cache_marker(struct bctx *b, bool cache, const cJSON *cc) {
 
 static void count_cache(struct bctx *b) {
     if (!b->cfg->keep_cache_control) return;
-    for (size_t i = 0; i < b->conv->nsys; i++) b->cache_total += b->conv->sys[i].cache;
+    for (size_t i = 0; i < b->conv->nsys; i++)
+        b->cache_total += b->conv->sys[i].cache;
     for (size_t i = 0; i < b->conv->nmsgs; i++) {
         const struct xn_msg *m = &b->conv->msgs[i];
         if (m->role != XN_USER) continue;
@@ -446,7 +482,8 @@ static void media_part(struct bctx *b, const struct xn_block *blk) {
             xl_jw_obj_end(w);
             xl_jw_obj_end(w);
         } else if (st && strcmp(st, "url") == 0) {
-            placeholder(b, "[image at %s omitted: this model cannot fetch image URLs]", jstr(src, "url"));
+            placeholder(b, "[image at %s omitted: this model cannot fetch image URLs]",
+                        jstr(src, "url"));
         } else if (st && strcmp(st, "file") == 0) {
             placeholder(b, "[image file %s omitted]", jstr(src, "file_id"));
         } else {
@@ -554,7 +591,8 @@ static void flush_user(struct bctx *b, struct pendlist *l) {
         xl_buf_reset(&b->tmp);
         for (size_t i = 0; i < l->n; i++) {
             if (i) xl_buf_addc(&b->tmp, '\n');
-            if (l->v[i].kind == PK_BLOCK) xl_buf_add(&b->tmp, l->v[i].blk->text, l->v[i].blk->len);
+            if (l->v[i].kind == PK_BLOCK)
+                xl_buf_add(&b->tmp, l->v[i].blk->text, l->v[i].blk->len);
             else if (l->v[i].kind == PK_REMINDER) {
                 xl_buf_adds(&b->tmp, "<system-reminder>\n");
                 sys_text_joined(&b->tmp, l->v[i].sys, "\n\n");
@@ -722,8 +760,8 @@ static void write_assistant(struct bctx *b, const struct xn_msg *m, bool *oom) {
     if (b->cfg->rstyle == RS_OPENROUTER && b->cfg->reasoning_details_roundtrip) {
         for (size_t i = 0; i < m->nblocks && !rd; i++) {
             const struct xn_block *t = &m->blocks[i];
-            if ((t->kind == XN_THINKING || t->kind == XN_REDACTED) && t->origin == XN_ORIGIN_CCRELAY &&
-                t->carrier->rd &&
+            if ((t->kind == XN_THINKING || t->kind == XN_REDACTED) &&
+                t->origin == XN_ORIGIN_CCRELAY && t->carrier->rd &&
                 (!b->cfg->reasoning_details_same_model_only ||
                  (t->carrier->m && b->model && strcmp(t->carrier->m, b->model) == 0)))
                 rd = t->carrier->rd;
@@ -777,8 +815,10 @@ static void write_assistant(struct bctx *b, const struct xn_msg *m, bool *oom) {
             xl_buf_reset(&b->tmp);
             struct xl_jw aw;
             xl_jw_init(&aw, &b->tmp);
-            if (t->input && cJSON_GetArraySize(t->input) > 0) xl_jw_cjson(&aw, t->input, NULL);
-            else xl_buf_adds(&b->tmp, "{}");
+            if (t->input && cJSON_GetArraySize(t->input) > 0)
+                xl_jw_cjson(&aw, t->input, NULL);
+            else
+                xl_buf_adds(&b->tmp, "{}");
             xl_jw_key(w, "arguments");
             xl_jw_strn(w, b->tmp.p ? b->tmp.p : "{}", b->tmp.len);
             xl_jw_obj_end(w);
@@ -818,7 +858,8 @@ static int write_messages(struct bctx *b) {
             break;
         case XN_USER:
             if (m->nresults) flush_user(b, &pend);
-            for (size_t k = 0; k < m->nresults; k++) write_tool_message(b, &m->blocks[k], &pend, &oom);
+            for (size_t k = 0; k < m->nresults; k++)
+                write_tool_message(b, &m->blocks[k], &pend, &oom);
             for (size_t k = m->nresults; k < m->nblocks; k++)
                 if (pend_add(&pend, (struct pend){.kind = PK_BLOCK, .blk = &m->blocks[k]}) < 0)
                     oom = true;
@@ -851,7 +892,8 @@ static void write_schema(struct xl_jw *w, const cJSON *s) {
     cJSON_ArrayForEach(c, s) {
         if (!c->string) continue;
         bool sk = false;
-        for (size_t i = 0; skip[i] && !sk; i++) sk = strcmp(c->string, skip[i]) == 0;
+        for (size_t i = 0; skip[i] && !sk; i++)
+            sk = strcmp(c->string, skip[i]) == 0;
         if (sk) continue;
         xl_jw_key(w, c->string);
         xl_jw_cjson(w, c, NULL);
@@ -881,15 +923,18 @@ static void write_reasoning(struct bctx *b, long max_tokens) {
     struct xl_jw *w = b->w;
     const char *model = b->model ? b->model : "";
     switch (c->rstyle) {
-    case RS_NONE: break;
+    case RS_NONE:
+        break;
     case RS_OPENROUTER:
         if (t->intent == XN_THINK_DEFAULT) break;
         if (t->intent == XN_THINK_OFF) {
             if (c->reasoning_off_omit) break;
             if (!K(b, "reasoning")) break;
             xl_jw_obj(w);
-            if (c->efforts && effort_listed(c->efforts, "none")) xl_jw_kstr(w, "effort", "none");
-            else xl_jw_kbool(w, "enabled", false);
+            if (c->efforts && effort_listed(c->efforts, "none"))
+                xl_jw_kstr(w, "effort", "none");
+            else
+                xl_jw_kbool(w, "enabled", false);
             xl_jw_obj_end(w);
             break;
         }
@@ -897,12 +942,15 @@ static void write_reasoning(struct bctx *b, long max_tokens) {
         xl_jw_obj(w);
         if (t->intent == XN_THINK_BUDGET) {
             long bud = t->budget;
-            if (max_tokens > 0 && max_tokens <= bud) bud = max_tokens / 2 > 1024 ? max_tokens / 2 : 1024;
+            if (max_tokens > 0 && max_tokens <= bud)
+                bud = max_tokens / 2 > 1024 ? max_tokens / 2 : 1024;
             xl_jw_kint(w, "max_tokens", bud);
         } else if (t->intent == XN_THINK_EFFORT) {
             const char *e = effort_map(c->efforts, t->effort, "xhigh");
-            if (e) xl_jw_kstr(w, "effort", e);
-            else xl_jw_kbool(w, "enabled", true);
+            if (e)
+                xl_jw_kstr(w, "effort", e);
+            else
+                xl_jw_kbool(w, "enabled", true);
         } else {
             xl_jw_kbool(w, "enabled", true);
         }
@@ -918,8 +966,10 @@ static void write_reasoning(struct bctx *b, long max_tokens) {
                 xl_jw_kbool(w, "enable_thinking", false);
                 xl_jw_obj_end(w);
             }
-        } else if (t->intent == XN_THINK_BUDGET) e = budget_bucket(t->budget, c->efforts);
-        else if (t->intent == XN_THINK_EFFORT) e = effort_map(c->efforts, t->effort, "high");
+        } else if (t->intent == XN_THINK_BUDGET)
+            e = budget_bucket(t->budget, c->efforts);
+        else if (t->intent == XN_THINK_EFFORT)
+            e = effort_map(c->efforts, t->effort, "high");
         if (e && K(b, "reasoning_effort")) xl_jw_str(w, e);
         break;
     }
@@ -940,14 +990,17 @@ static void write_reasoning(struct bctx *b, long max_tokens) {
             const cJSON *lmh = NULL;
             const char *e = NULL;
             (void)lmh;
-            if (t->intent == XN_THINK_BUDGET) e = budget_bucket(t->budget, c->efforts);
-            else if (t->intent == XN_THINK_EFFORT) e = effort_map(c->efforts, t->effort, "high");
+            if (t->intent == XN_THINK_BUDGET)
+                e = budget_bucket(t->budget, c->efforts);
+            else if (t->intent == XN_THINK_EFFORT)
+                e = effort_map(c->efforts, t->effort, "high");
             if (e && effort_rank(e) > 4) e = "high";
             if (e && effort_rank(e) < 2) e = "low";
             if (e && K(b, "reasoning_effort")) xl_jw_str(w, e);
         } else if (strcasestr(model, "qwen3")) {
             if (t->intent == XN_THINK_DEFAULT) break;
-            if (K(b, "reasoning_effort")) xl_jw_str(w, t->intent == XN_THINK_OFF ? "none" : "default");
+            if (K(b, "reasoning_effort"))
+                xl_jw_str(w, t->intent == XN_THINK_OFF ? "none" : "default");
             if (t->intent != XN_THINK_OFF && K(b, "reasoning_format")) xl_jw_str(w, "parsed");
         }
         break;
@@ -960,8 +1013,10 @@ static void write_tools(struct bctx *b, bool *oom) {
     size_t nfn = 0;
     bool web = false;
     for (size_t i = 0; i < cv->ntools; i++) {
-        if (!cv->tools[i].server_type) nfn++;
-        else if (starts(cv->tools[i].server_type, "web_search")) web = true;
+        if (!cv->tools[i].server_type)
+            nfn++;
+        else if (starts(cv->tools[i].server_type, "web_search"))
+            web = true;
     }
     if (nfn && K(b, "tools")) {
         xl_jw_arr(w);
@@ -977,7 +1032,16 @@ static void write_tools(struct bctx *b, bool *oom) {
             xl_jw_kstr(w, "name", nm);
             xl_jw_kstr(w, "description", t->description ? t->description : "");
             xl_jw_key(w, "parameters");
-            write_schema(w, t->schema);
+            if (b->cfg->schema_gemini && t->schema) {
+                cJSON *clean = NULL;
+                struct err ce = {0};
+                if (gemini_schema_clean(t->schema, GEMINI_SCHEMA_OPENAPI, &clean, &ce) < 0)
+                    *oom = true;
+                write_schema(w, clean); /* NULL (no parameters left): an empty object schema */
+                cJSON_Delete(clean);
+            } else {
+                write_schema(w, t->schema);
+            }
             xl_jw_obj_end(w);
             xl_jw_obj_end(w);
         }
@@ -1025,7 +1089,8 @@ static void write_tools(struct bctx *b, bool *oom) {
 
 static void write_response_format(struct bctx *b) {
     const cJSON *body = b->in->body;
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "output_config"), "format");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(body, "output_config"), "format");
     if (!f) f = cJSON_GetObjectItemCaseSensitive(body, "output_format");
     const char *type = jstr(f, "type");
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(f, "schema");
@@ -1052,7 +1117,8 @@ static void write_response_format(struct bctx *b) {
 /* §1.8 fallback instruction (no json_schema support): a line in the leading system message. */
 static char *json_instruction(const cJSON *body, const struct oa_cfg *c) {
     if (c->supports_json_schema) return NULL;
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "output_config"), "format");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(body, "output_config"), "format");
     if (!f) f = cJSON_GetObjectItemCaseSensitive(body, "output_format");
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(f, "schema");
     if (!cJSON_IsObject(schema)) return NULL;
@@ -1122,12 +1188,14 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
         int n = 0;
         const cJSON *s;
         cJSON_ArrayForEach(s, v) if (cJSON_IsString(s) && s->valuestring[0] &&
-                                     strspn(s->valuestring, " \t\r\n") < strlen(s->valuestring)) n++;
+                                     strspn(s->valuestring, " \t\r\n") < strlen(s->valuestring))
+            n++;
         if (n && K(&b, "stop")) {
             xl_jw_arr(&w);
             n = 0;
             cJSON_ArrayForEach(s, v) {
-                if (!cJSON_IsString(s) || strspn(s->valuestring, " \t\r\n") == strlen(s->valuestring))
+                if (!cJSON_IsString(s) ||
+                    strspn(s->valuestring, " \t\r\n") == strlen(s->valuestring))
                     continue;
                 if (n++ == 4) break;
                 xl_jw_str(&w, s->valuestring);
@@ -1186,7 +1254,8 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
     if (xl_hdrs_add(&out->headers, "content-type", "application/json") < 0 ||
         xl_hdrs_add(&out->headers, "accept", stream ? "text/event-stream" : "application/json") < 0)
         goto nomem;
-    if (cfg.http_referer && xl_hdrs_add(&out->headers, "http-referer", cfg.http_referer) < 0) goto nomem;
+    if (cfg.http_referer && xl_hdrs_add(&out->headers, "http-referer", cfg.http_referer) < 0)
+        goto nomem;
     if (cfg.x_title && xl_hdrs_add(&out->headers, "x-title", cfg.x_title) < 0) goto nomem;
     if (cfg.extra_headers) {
         const cJSON *h;
@@ -1229,13 +1298,14 @@ static const char *map_finish(const char *fr, bool tools, bool refusal, const ch
             }
         return "end_turn";
     }
-    if (strcmp(fr, "length") == 0 || strcmp(fr, "max_tokens") == 0 || strcmp(fr, "model_length") == 0)
+    if (strcmp(fr, "length") == 0 || strcmp(fr, "max_tokens") == 0 ||
+        strcmp(fr, "model_length") == 0)
         return "max_tokens";
     if (strcmp(fr, "tool_calls") == 0 || strcmp(fr, "function_call") == 0)
         return tools ? "tool_use" : "end_turn";
     if (strcmp(fr, "content_filter") == 0) return "refusal";
-    if (strcmp(fr, "end_turn") == 0 || strcmp(fr, "stop_sequence") == 0 || strcmp(fr, "tool_use") == 0 ||
-        strcmp(fr, "refusal") == 0)
+    if (strcmp(fr, "end_turn") == 0 || strcmp(fr, "stop_sequence") == 0 ||
+        strcmp(fr, "tool_use") == 0 || strcmp(fr, "refusal") == 0)
         return strcmp(fr, "tool_use") == 0 && !tools ? "end_turn" : fr;
     return tools ? "tool_use" : "end_turn";
 }
@@ -1254,7 +1324,8 @@ static long jlong(const cJSON *o, const char *k, long d) {
 static bool read_usage(const cJSON *j, struct oa_usage *u) {
     const cJSON *us = cJSON_GetObjectItemCaseSensitive(j, "usage");
     if (!cJSON_IsObject(us))
-        us = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "x_groq"), "usage");
+        us = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "x_groq"),
+                                              "usage");
     if (!cJSON_IsObject(us)) return false;
     const cJSON *pd = cJSON_GetObjectItemCaseSensitive(us, "prompt_tokens_details");
     u->seen = true;
@@ -1283,11 +1354,12 @@ static void to_usage(const struct oa_usage *u, long est_in, long est_out, struct
 }
 
 /* The upstream error of a 2xx body or chunk, if any: fills err (ERR_UPSTREAM) and returns true. */
-static bool upstream_error(const cJSON *j, const char *data, size_t len, const struct xl_request *in,
-                           struct err *err) {
+static bool upstream_error(const cJSON *j, const char *data, size_t len,
+                           const struct xl_request *in, struct err *err) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
     const char *obj = jstr(j, "object");
-    if (!(cJSON_IsObject(e) || cJSON_IsString(e) || (obj && strcmp(obj, "error") == 0))) return false;
+    bool text_error = cJSON_IsString(e) && e->valuestring[0]; /* "error": "" is no error */
+    if (!(cJSON_IsObject(e) || text_error || (obj && strcmp(obj, "error") == 0))) return false;
     struct xl_error xe;
     xl_map_upstream_error(0, NULL, data, len, in && in->provider ? in->provider->name : NULL,
                           in ? in->model : NULL, &xe);
@@ -1295,7 +1367,9 @@ static bool upstream_error(const cJSON *j, const char *data, size_t len, const s
     return true;
 }
 
-static const char *profile_label(const struct oa_cfg *c) { return PROFILE_NAMES[c->profile]; }
+static const char *profile_label(const struct oa_cfg *c) {
+    return PROFILE_NAMES[c->profile];
+}
 
 /* Visible reasoning text of a message / delta: exactly one source (§2.2). */
 static const char *reasoning_text(const cJSON *d, size_t *n, bool *from_details) {
@@ -1327,7 +1401,8 @@ static void stops_init(struct stops *s, const cJSON *body) {
     }
 }
 static void stops_free(struct stops *s) {
-    for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
     s->n = 0;
 }
 
@@ -1335,22 +1410,22 @@ static void stops_free(struct stops *s) {
 /* Stream state machine (§3) */
 
 enum oa_state {
-    OA_WAITING,  /* nothing written to the client yet (not committed: errors are HTTP errors) */
-    OA_IDLE,     /* message_start written, no block open, no tool call seen */
-    OA_THINKING, /* a thinking block is open */
-    OA_TEXT,     /* a text block is open */
-    OA_TOOLS,    /* tool calls are being collected (buffered mode): no block open */
+    OA_WAITING,   /* nothing written to the client yet (not committed: errors are HTTP errors) */
+    OA_IDLE,      /* message_start written, no block open, no tool call seen */
+    OA_THINKING,  /* a thinking block is open */
+    OA_TEXT,      /* a text block is open */
+    OA_TOOLS,     /* tool calls are being collected (buffered mode): no block open */
     OA_TOOL_OPEN, /* live tool mode: the tool_use block of slot `live_open` is open */
-    OA_FINISHED, /* finish_reason recorded, blocks flushed: waiting for usage, [DONE] or EOF */
-    OA_DONE,     /* message_stop written; the rest of the upstream is ignored */
-    OA_FAILED,   /* an error was returned; the rest is ignored */
+    OA_FINISHED,  /* finish_reason recorded, blocks flushed: waiting for usage, [DONE] or EOF */
+    OA_DONE,      /* message_stop written; the rest of the upstream is ignored */
+    OA_FAILED,    /* an error was returned; the rest is ignored */
 };
 
 struct oa_slot {
     long index;
     bool started, done; /* live mode: its block was opened / closed */
-    char *up_id;   /* upstream id, or NULL */
-    char *name;    /* upstream name, or NULL */
+    char *up_id;        /* upstream id, or NULL */
+    char *name;         /* upstream name, or NULL */
     struct xl_buf args;
 };
 
@@ -1366,7 +1441,7 @@ struct xl_stream {
     struct oa_cfg cfg;
     char *provider_name; /* copied: a config reload may free the provider mid-stream; the
                           * pointers inside `cfg` are not used after stream_new */
-    char *model;                         /* upstream model */
+    char *model;         /* upstream model */
     struct xl_aout aout;
     struct sse_parser sse;
     struct xl_namemap names;
@@ -1379,7 +1454,7 @@ struct xl_stream {
     size_t nslots, capslots;
     struct rd_ent *rd;
     size_t nrd, caprd;
-    bool rd_attached;  /* the reasoning details went out in a thinking block's carrier */
+    bool rd_attached; /* the reasoning details went out in a thinking block's carrier */
     bool refusal;
     bool tools_emitted;
     size_t live_open; /* OA_TOOL_OPEN: the slot whose block is open */
@@ -1389,14 +1464,13 @@ struct xl_stream {
     struct xl_buf hidden;  /* reasoning text not shown (R5) but needed back (DeepSeek) */
     struct xl_error xerr;  /* OA_FAILED: the error for the client */
     bool has_xerr;
-    char *finish;      /* finish_reason, or NULL */
+    char *finish; /* finish_reason, or NULL */
     char *matched_stop;
     struct oa_usage usage;
-    /* not-SSE fallback: the body was one JSON document (server ignored stream:true) */
-    bool sniffed;   /* the first non-blank byte was seen */
-    bool any_byte;  /* a byte other than a leading BOM was seen */
-    int bom_pos;    /* bytes of a leading BOM seen so far */
-    bool whole_body;
+    /* What the upstream body is, decided by its first non-blank byte (§3.1): an event stream,
+     * or one JSON document (a server that ignored stream:true), collected in `body`. */
+    enum { BODY_BOM, BODY_UNKNOWN, BODY_SSE, BODY_JSON } body_kind;
+    int bom_pos; /* BODY_BOM: bytes of a leading UTF-8 BOM seen so far */
     struct xl_buf body;
     struct xl_buf tmp;
     struct err *err; /* the current call's err */
@@ -1505,9 +1579,12 @@ static cJSON *rd_json(const struct xl_stream *st) {
         cJSON *o = cJSON_CreateObject();
         if (!o) break;
         cJSON_AddItemToArray(a, o);
-        const struct { const char *k; const struct xl_buf *b; } f[] = {
-            {"type", &r->type}, {"text", &r->text}, {"summary", &r->summary}, {"data", &r->data},
-            {"signature", &r->signature}, {"format", &r->format}, {"id", &r->id}};
+        const struct {
+            const char *k;
+            const struct xl_buf *b;
+        } f[] = {{"type", &r->type}, {"text", &r->text},           {"summary", &r->summary},
+                 {"data", &r->data}, {"signature", &r->signature}, {"format", &r->format},
+                 {"id", &r->id}};
         for (size_t k = 0; k < sizeof f / sizeof *f; k++) {
             if (!f[k].b->len) continue;
             char *s = strndup(f[k].b->p, f[k].b->len);
@@ -1641,8 +1718,10 @@ static int tool_live(struct xl_stream *st, struct oa_slot *s, size_t before) {
         if (close_block(st) < 0) return -1;
         char id[40];
         if (xl_mint_id("toolu_", id, sizeof id) < 0)
-            return fail(st, ERR_INTERNAL, "openai stream: the system random generator failed%s", NULL);
-        if (xl_aout_tool_start(&st->aout, id, xl_namemap_back(&st->names, s->name), st->out, st->err) < 0)
+            return fail(st, ERR_INTERNAL, "openai stream: the system random generator failed%s",
+                        NULL);
+        if (xl_aout_tool_start(&st->aout, id, xl_namemap_back(&st->names, s->name), st->out,
+                               st->err) < 0)
             return -1;
         s->started = true;
         st->tools_emitted = true;
@@ -1692,7 +1771,8 @@ static int flush_tools(struct xl_stream *st) {
     if (st->cfg.tool_live) { /* every named slot went out live; nameless ones are dropped */
         return st->state == OA_TOOL_OPEN ? close_block(st) : 0;
     }
-    bool truncated = st->finish && (strcmp(st->finish, "length") == 0 || strcmp(st->finish, "max_tokens") == 0);
+    bool truncated =
+        st->finish && (strcmp(st->finish, "length") == 0 || strcmp(st->finish, "max_tokens") == 0);
     /* ascending upstream index, stable for equal indices */
     for (size_t i = 1; i < st->nslots; i++) {
         struct oa_slot t = st->slots[i];
@@ -1725,8 +1805,10 @@ static int flush_tools(struct xl_stream *st) {
         if (!xl_buf_ok(&st->tmp)) return oom_fail(st);
         char id[40];
         if (xl_mint_id("toolu_", id, sizeof id) < 0)
-            return fail(st, ERR_INTERNAL, "openai stream: the system random generator failed%s", NULL);
-        if (xl_aout_tool_start(&st->aout, id, xl_namemap_back(&st->names, s->name), st->out, st->err) < 0 ||
+            return fail(st, ERR_INTERNAL, "openai stream: the system random generator failed%s",
+                        NULL);
+        if (xl_aout_tool_start(&st->aout, id, xl_namemap_back(&st->names, s->name), st->out,
+                               st->err) < 0 ||
             xl_aout_json(&st->aout, st->tmp.p, st->tmp.len, st->out, st->err) < 0 ||
             xl_aout_stop(&st->aout, st->out, st->err) < 0)
             return -1;
@@ -1774,7 +1856,8 @@ static int content_text(struct xl_stream *st, const char *s, size_t n) {
     static const char OPEN[] = "<think>", CLOSE[] = "</think>";
     if (!st->cfg.think_tags || st->tt == TT_OUT) return emit_text(st, s, n);
     if (st->tt == TT_AFTER) { /* the blank lines after </think> */
-        while (n && isspace((unsigned char)*s)) s++, n--;
+        while (n && isspace((unsigned char)*s))
+            s++, n--;
         if (!n) return 0;
         st->tt = TT_OUT;
         return emit_text(st, s, n);
@@ -1784,7 +1867,8 @@ static int content_text(struct xl_stream *st, const char *s, size_t n) {
     if (!xl_buf_ok(h)) return oom_fail(st);
     if (st->tt == TT_START) {
         size_t k = 0;
-        while (k < h->len && isspace((unsigned char)h->p[k])) k++;
+        while (k < h->len && isspace((unsigned char)h->p[k]))
+            k++;
         size_t rest = h->len - k, cmp = rest < 7 ? rest : 7;
         if (memcmp(h->p + k, OPEN, cmp) != 0) { /* no tag: plain content */
             st->tt = TT_OUT;
@@ -1914,17 +1998,22 @@ static int on_chunk(struct xl_stream *st, const cJSON *j, const char *data, size
     const char *fr = jstr(c, "finish_reason");
     if (fr) {
         if (strcmp(fr, "error") == 0)
-            return fail(st, ERR_UPSTREAM, "openai stream: the upstream failed mid-answer (finish_reason error)%s", NULL);
+            return fail(st, ERR_UPSTREAM,
+                        "openai stream: the upstream failed mid-answer (finish_reason error)%s",
+                        NULL);
         const char *matched = jstr(c, "stop_reason");
         if (record_finish(st, fr, matched) < 0) return -1;
         if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "usage")) ||
-            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "x_groq"), "usage")))
+            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(j, "x_groq"), "usage")))
             return finalise(st);
     }
     return 0;
 }
 
-static int on_done(struct xl_stream *st) { return finalise(st); }
+static int on_done(struct xl_stream *st) {
+    return finalise(st);
+}
 
 static int on_error_event(struct xl_stream *st, const char *data, size_t len) {
     return fail_upstream(st, data, len);
@@ -1933,7 +2022,8 @@ static int on_error_event(struct xl_stream *st, const char *data, size_t len) {
 static int on_eof(struct xl_stream *st) {
     if (st->state == OA_FINISHED) return finalise(st);
     return fail(st, ERR_UPSTREAM,
-                "openai stream: upstream stream ended before completion (no finish_reason)%s", NULL);
+                "openai stream: upstream stream ended before completion (no finish_reason)%s",
+                NULL);
 }
 
 /* SSE callback: one upstream event. */
@@ -1947,10 +2037,13 @@ static int sse_event(void *arg, const char *event, const char *data, size_t len)
     /* trim */
     const char *s = data;
     size_t n = len;
-    while (n && isspace((unsigned char)*s)) s++, n--;
-    while (n && isspace((unsigned char)s[n - 1])) n--;
+    while (n && isspace((unsigned char)*s))
+        s++, n--;
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
     if (n == 0) return 0;
-    if (n == 6 && memcmp(s, "[DONE]", 6) == 0) return on_done(st) < 0 ? 1 : (st->state == OA_DONE ? 1 : 0);
+    if (n == 6 && memcmp(s, "[DONE]", 6) == 0)
+        return on_done(st) < 0 ? 1 : (st->state == OA_DONE ? 1 : 0);
     cJSON *j = cJSON_ParseWithLength(s, n);
     if (!j) { /* lone surrogate escapes (per-token escapes of some servers): U+FFFD, retry */
         xl_buf_reset(&st->tmp);
@@ -1958,7 +2051,8 @@ static int sse_event(void *arg, const char *event, const char *data, size_t len)
             j = cJSON_ParseWithLength(st->tmp.p, st->tmp.len);
     }
     if (!j) {
-        fail(st, ERR_UPSTREAM, "openai stream: the upstream sent an event that is not JSON: %.200s", s);
+        fail(st, ERR_UPSTREAM, "openai stream: the upstream sent an event that is not JSON: %.200s",
+             s);
         return 1;
     }
     int rc = on_chunk(st, j, s, n);
@@ -1996,8 +2090,10 @@ static struct xl_stream *oa_stream_new(const struct xl_request *in, struct err *
         sse_parser_init(&st->sse, 16u << 20) < 0 ||
         xl_namemap_add_tools(&st->names, cJSON_GetObjectItemCaseSensitive(in->body, "tools"),
                              XL_NAMES_OPENAI) < 0) {
-        if (aerr.kind != ERR_NONE) err_set(err, aerr.kind, "%s", aerr.msg);
-        else err_set(err, ERR_NOMEM, "openai: out of memory starting a stream");
+        if (aerr.kind != ERR_NONE)
+            err_set(err, aerr.kind, "%s", aerr.msg);
+        else
+            err_set(err, ERR_NOMEM, "openai: out of memory starting a stream");
         free(st->model);
         free(st->provider_name);
         xl_namemap_free(&st->names);
@@ -2021,27 +2117,23 @@ static int oa_stream_feed(struct xl_stream *st, const char *buf, size_t len, str
     st->err = err;
     st->out = out;
     if (st->state == OA_DONE) return XL_DONE;
-    if (st->state == OA_FAILED)
-        return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
-    /* A body that starts with '{' is not SSE: a server that ignored stream:true (§3.1). */
-    if (!st->sniffed) {
-        static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF}; /* stripped at stream start */
-        size_t k = 0;
-        while (k < len && !st->any_byte && st->bom_pos < 3 && (unsigned char)buf[k] == BOM[st->bom_pos])
-            st->bom_pos++, k++;
-        buf += k;
-        len -= k;
-        if (len) st->any_byte = true;
-        k = 0;
-        while (k < len && isspace((unsigned char)buf[k])) k++;
-        if (k < len) {
-            st->sniffed = true;
-            st->whole_body = buf[k] == '{';
-        }
+    if (st->state == OA_FAILED) return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
+    if (st->body_kind == BODY_BOM) { /* a UTF-8 BOM at stream start is dropped, even split */
+        static const unsigned char BOM[3] = {0xEF, 0xBB, 0xBF};
+        while (len && st->bom_pos < 3 && (unsigned char)*buf == BOM[st->bom_pos])
+            st->bom_pos++, buf++, len--;
+        if (len || st->bom_pos == 3) st->body_kind = BODY_UNKNOWN;
     }
-    if (st->whole_body) {
+    if (st->body_kind == BODY_UNKNOWN) { /* '{' first: not SSE (§3.1) */
+        size_t k = 0;
+        while (k < len && isspace((unsigned char)buf[k]))
+            k++;
+        if (k < len) st->body_kind = buf[k] == '{' ? BODY_JSON : BODY_SSE;
+    }
+    if (st->body_kind == BODY_JSON) {
         if (st->body.len + len > (64u << 20))
-            return fail(st, ERR_UPSTREAM, "openai stream: the upstream body exceeds 64 MiB%s", NULL);
+            return fail(st, ERR_UPSTREAM, "openai stream: the upstream body exceeds 64 MiB%s",
+                        NULL);
         xl_buf_add(&st->body, buf, len);
         return xl_buf_ok(&st->body) ? XL_MORE : oom_fail(st);
     }
@@ -2058,11 +2150,13 @@ static int oa_stream_end(struct xl_stream *st, struct evbuffer *out, struct err 
     st->out = out;
     if (st->state == OA_DONE) return XL_DONE;
     if (st->state == OA_FAILED) return err_set(err, ERR_UPSTREAM, "openai stream: already failed");
-    if (st->whole_body) {
+    if (st->body_kind == BODY_JSON) {
         cJSON *j = cJSON_ParseWithLength(st->body.p ? st->body.p : "", st->body.len);
         if (!j)
-            return fail(st, ERR_UPSTREAM, "openai stream: the upstream answered with a body that is "
-                        "neither an event stream nor JSON%s", NULL);
+            return fail(st, ERR_UPSTREAM,
+                        "openai stream: the upstream answered with a body that is "
+                        "neither an event stream nor JSON%s",
+                        NULL);
         int rc = on_chunk(st, j, st->body.p, st->body.len);
         cJSON_Delete(j);
         if (rc < 0) return -1;
@@ -2107,9 +2201,10 @@ static void oa_stream_free(struct xl_stream *st) {
 /* ========================================================================================== */
 /* Non-stream response (§2) */
 
-static int oa_response(const struct xl_request *in, const char *buf, size_t len, struct evbuffer *out,
-                       struct xl_usage *usage, struct err *err) {
-    if (!in || !in->provider) return err_set(err, ERR_INTERNAL, "openai: response without a request");
+static int oa_response(const struct xl_request *in, const char *buf, size_t len,
+                       struct evbuffer *out, struct xl_usage *usage, struct err *err) {
+    if (!in || !in->provider)
+        return err_set(err, ERR_INTERNAL, "openai: response without a request");
     const char *model = in->model ? in->model : "";
     struct oa_cfg cfg;
     cfg_resolve(in->provider, model, &cfg);
@@ -2117,7 +2212,8 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     if (!j) {
         struct xl_error xe;
         xl_map_upstream_error(502, NULL, buf, len, in->provider->name, model, &xe);
-        return err_set(err, ERR_UPSTREAM, "upstream answered with a body that is not JSON: %s", xe.message);
+        return err_set(err, ERR_UPSTREAM, "upstream answered with a body that is not JSON: %s",
+                       xe.message);
     }
     if (upstream_error(j, buf, len, in, err)) {
         cJSON_Delete(j);
@@ -2132,7 +2228,8 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "message");
     struct xn_thinking th;
     xn_thinking_of(in->body, &th);
-    bool show = th.display == XN_DISPLAY_DEFAULT || (th.display == XN_DISPLAY_UPDATES && cfg.updates_show_reasoning);
+    bool show = th.display == XN_DISPLAY_DEFAULT ||
+                (th.display == XN_DISPLAY_UPDATES && cfg.updates_show_reasoning);
     struct xl_namemap names;
     xl_namemap_init(&names);
     struct stops stops;
@@ -2143,7 +2240,8 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     struct xl_jw w;
     xl_jw_init(&w, &b);
     int rc = 0;
-    if (xl_namemap_add_tools(&names, cJSON_GetObjectItemCaseSensitive(in->body, "tools"), XL_NAMES_OPENAI) < 0)
+    if (xl_namemap_add_tools(&names, cJSON_GetObjectItemCaseSensitive(in->body, "tools"),
+                             XL_NAMES_OPENAI) < 0)
         goto nomem;
     char id[40];
     if (xl_mint_id("msg_", id, sizeof id) < 0) {
@@ -2178,12 +2276,14 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     const char *after_think = NULL;
     if (cfg.think_tags && !tmp.len && cJSON_IsString(content)) {
         const char *c0 = content->valuestring;
-        while (isspace((unsigned char)*c0)) c0++;
+        while (isspace((unsigned char)*c0))
+            c0++;
         if (strncmp(c0, "<think>", 7) == 0) {
             const char *end = strstr(c0 + 7, "</think>");
             xl_buf_add(&tmp, c0 + 7, end ? (size_t)(end - c0 - 7) : strlen(c0 + 7));
             after_think = end ? end + 8 : "";
-            while (isspace((unsigned char)*after_think)) after_think++;
+            while (isspace((unsigned char)*after_think))
+                after_think++;
         }
     }
     bool has_rd = cJSON_IsArray(rd) && cJSON_GetArraySize(rd) > 0;
@@ -2205,7 +2305,11 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
             free(t);
             cJSON_AddItemToArray(hidden, e);
         }
-        xl_carrier_write(&sig, profile_label(&cfg), model, hidden ? hidden : has_rd ? rd : NULL, NULL);
+        xl_carrier_write(&sig, profile_label(&cfg), model,
+                         hidden   ? hidden
+                         : has_rd ? rd
+                                  : NULL,
+                         NULL);
         cJSON_Delete(hidden);
         xl_jw_obj(&w);
         if (tmp.len) {
@@ -2260,7 +2364,8 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
                 const char *url = jstr(uc, "url");
                 if (!url) continue;
                 bool dup = false;
-                for (int k = 0; k < ns && !dup; k++) dup = strcmp(jstr(seen[k], "url"), url) == 0;
+                for (int k = 0; k < ns && !dup; k++)
+                    dup = strcmp(jstr(seen[k], "url"), url) == 0;
                 if (dup || ns == 64) continue;
                 seen[ns++] = uc;
                 xl_jw_obj(&w);
@@ -2278,8 +2383,10 @@ static int oa_response(const struct xl_request *in, const char *buf, size_t len,
     }
     /* 3. text */
     xl_buf_reset(&tmp);
-    if (after_think) xl_buf_adds(&tmp, after_think);
-    else if (cJSON_IsString(content)) xl_buf_adds(&tmp, content->valuestring);
+    if (after_think)
+        xl_buf_adds(&tmp, after_think);
+    else if (cJSON_IsString(content))
+        xl_buf_adds(&tmp, content->valuestring);
     else {
         const cJSON *p;
         cJSON_ArrayForEach(p, content) if (jstr(p, "text")) xl_buf_adds(&tmp, jstr(p, "text"));

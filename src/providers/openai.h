@@ -14,8 +14,9 @@
  *   reasoning_content_roundtrip all (default, O1) | tool_turns | never      (DeepSeek)
  *   reasoning_details_roundtrip true; reasoning_details_same_model_only true (OpenRouter)
  *   inline_system               keep | hoist | as_user (default as_user for ollama and vllm, O4)
- *   keep_cache_control          default on for OpenRouter models "anthropic/..." and "google/gemini..."
- *                               (off with CCR "cleancache"); at most the last 4 markers
+ *   keep_cache_control          default on for OpenRouter models "anthropic/..." and
+ *                               "google/gemini..." (off with CCR "cleancache"); at most the
+ *                               last 4 markers
  *   vision, supports_pdf, supports_pdf_url, image_url_mode (pass | placeholder: Ollama)
  *   supports_top_k, supports_json_schema, supports_parallel_tool_calls_param, supports_prefill
  *   stream_options (true), flatten_user_content (DeepSeek), system_as_string_only,
@@ -23,6 +24,8 @@
  *   textualize_orphan_tool_history (true), forward_user (false), updates_show_reasoning (false)
  *   tool_stream                 buffered (default) | live;  invalid_tool_args: wrap | error
  *   think_tags                  a leading <think>...</think> in content is reasoning (false)
+ *   schema_profile              "gemini": tool schemas through the Gemini cleaner (endpoints
+ *                               that front Gemini or similarly strict backends)
  *   extra_headers, extra_body   merged last (a null in extra_body deletes a key); CCR
  *                               "customparams" options are an extra_body
  *   provider, models, plugins   OpenRouter body fields; http_referer, x_title headers
@@ -52,10 +55,10 @@ const char *openai_profile_name(const struct cfg_provider *p, const char *model)
 
 /* After a stream_feed / stream_end of provider_openai returned -1: the Anthropic error to send
  * as `event: error` once committed, or as the HTTP answer before (status, type, message, retry
- * hints; upstream error payloads mapped per §5.2, e.g. a Groq tool_use_failed event -> 502 api_error
- * retryable, an OpenRouter 429 chunk -> rate_limit_error). Returns 0, or -1 when the stream has
- * not failed. Note for the relay: on -1, `out` may already hold the events produced earlier in
- * the same call: write them first, then the error event. */
+ * hints; upstream error payloads mapped per §5.2, e.g. a Groq tool_use_failed event -> 502
+ * api_error retryable, an OpenRouter 429 chunk -> rate_limit_error). Returns 0, or -1 when the
+ * stream has not failed. Note for the relay: on -1, `out` may already hold the events produced
+ * earlier in the same call: write them first, then the error event. */
 int openai_stream_error(const struct xl_stream *st, struct xl_error *out);
 
 /* True when the upstream sent its finish_reason but neither usage nor [DONE] yet (§3.7): the

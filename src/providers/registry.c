@@ -1,5 +1,8 @@
 #include "providers/provider.h"
 
+#include "providers/gemini.h"
+#include "providers/openai.h"
+
 #include <stdlib.h>
 
 void xl_http_request_init(struct xl_http_request *r) {
@@ -19,6 +22,25 @@ void xl_http_request_free(struct xl_http_request *r) {
 const struct provider_ops *provider_ops_for(enum wire_format f) {
     switch (f) {
     case FMT_ANTHROPIC: return &provider_anthropic;
-    default: return NULL; /* formats whose translator is not linked in yet */
+    case FMT_OPENAI: return &provider_openai;
+    case FMT_GEMINI: return &provider_gemini;
+    default: return NULL;
     }
+}
+
+int provider_stream_error(enum wire_format f, const struct xl_stream *st, struct xl_error *out) {
+    switch (f) {
+    case FMT_OPENAI: return openai_stream_error(st, out);
+    case FMT_GEMINI: return gemini_stream_error(st, out);
+    default: return -1; /* the err of the failed call says it all */
+    }
+}
+
+int provider_check(const struct cfg_provider *p, struct err *err) {
+    if (p->format == FMT_OPENAI) return openai_check_transformers(p, err);
+    return 0;
+}
+
+bool provider_stream_lingering(enum wire_format f, const struct xl_stream *st) {
+    return f == FMT_OPENAI && openai_stream_awaiting_usage(st);
 }

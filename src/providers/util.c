@@ -17,7 +17,9 @@
 /* ========================================================================================== */
 /* xl_buf */
 
-void xl_buf_init(struct xl_buf *b) { memset(b, 0, sizeof *b); }
+void xl_buf_init(struct xl_buf *b) {
+    memset(b, 0, sizeof *b);
+}
 
 void xl_buf_free(struct xl_buf *b) {
     free(b->p);
@@ -64,7 +66,9 @@ void xl_buf_add(struct xl_buf *b, const void *p, size_t n) {
     b->len += n;
 }
 
-void xl_buf_adds(struct xl_buf *b, const char *s) { xl_buf_add(b, s, strlen(s)); }
+void xl_buf_adds(struct xl_buf *b, const char *s) {
+    xl_buf_add(b, s, strlen(s));
+}
 
 void xl_buf_addc(struct xl_buf *b, char c) {
     char *d = xl_buf_reserve(b, 1);
@@ -147,13 +151,27 @@ void xl_json_escape(struct xl_buf *b, const char *str, size_t n) {
         }
         xl_buf_add(b, s + run, i - run);
         switch (c) {
-        case '"': xl_buf_add(b, "\\\"", 2); break;
-        case '\\': xl_buf_add(b, "\\\\", 2); break;
-        case '\n': xl_buf_add(b, "\\n", 2); break;
-        case '\r': xl_buf_add(b, "\\r", 2); break;
-        case '\t': xl_buf_add(b, "\\t", 2); break;
-        case '\b': xl_buf_add(b, "\\b", 2); break;
-        case '\f': xl_buf_add(b, "\\f", 2); break;
+        case '"':
+            xl_buf_add(b, "\\\"", 2);
+            break;
+        case '\\':
+            xl_buf_add(b, "\\\\", 2);
+            break;
+        case '\n':
+            xl_buf_add(b, "\\n", 2);
+            break;
+        case '\r':
+            xl_buf_add(b, "\\r", 2);
+            break;
+        case '\t':
+            xl_buf_add(b, "\\t", 2);
+            break;
+        case '\b':
+            xl_buf_add(b, "\\b", 2);
+            break;
+        case '\f':
+            xl_buf_add(b, "\\f", 2);
+            break;
         default:
             if (c < 0x20)
                 xl_buf_printf(b, "\\u%04x", c);
@@ -202,10 +220,18 @@ static void jw_close(struct xl_jw *w, char c) {
     xl_buf_addc(w->b, c);
 }
 
-void xl_jw_obj(struct xl_jw *w) { jw_open(w, '{'); }
-void xl_jw_obj_end(struct xl_jw *w) { jw_close(w, '}'); }
-void xl_jw_arr(struct xl_jw *w) { jw_open(w, '['); }
-void xl_jw_arr_end(struct xl_jw *w) { jw_close(w, ']'); }
+void xl_jw_obj(struct xl_jw *w) {
+    jw_open(w, '{');
+}
+void xl_jw_obj_end(struct xl_jw *w) {
+    jw_close(w, '}');
+}
+void xl_jw_arr(struct xl_jw *w) {
+    jw_open(w, '[');
+}
+void xl_jw_arr_end(struct xl_jw *w) {
+    jw_close(w, ']');
+}
 
 void xl_jw_key(struct xl_jw *w, const char *k) {
     jw_sep(w);
@@ -283,11 +309,21 @@ static void jw_node(struct xl_jw *w, const cJSON *n, const char *const *skip, in
         return;
     }
     switch (n ? (n->type & 0xFF) : cJSON_NULL) {
-    case cJSON_False: xl_jw_bool(w, false); break;
-    case cJSON_True: xl_jw_bool(w, true); break;
-    case cJSON_Number: xl_jw_num(w, n->valuedouble); break;
-    case cJSON_String: xl_jw_str(w, n->valuestring ? n->valuestring : ""); break;
-    case cJSON_Raw: xl_jw_raw(w, n->valuestring, strlen(n->valuestring)); break;
+    case cJSON_False:
+        xl_jw_bool(w, false);
+        break;
+    case cJSON_True:
+        xl_jw_bool(w, true);
+        break;
+    case cJSON_Number:
+        xl_jw_num(w, n->valuedouble);
+        break;
+    case cJSON_String:
+        xl_jw_str(w, n->valuestring ? n->valuestring : "");
+        break;
+    case cJSON_Raw:
+        xl_jw_raw(w, n->valuestring, strlen(n->valuestring));
+        break;
     case cJSON_Array: {
         xl_jw_arr(w);
         const cJSON *c;
@@ -306,7 +342,9 @@ static void jw_node(struct xl_jw *w, const cJSON *n, const char *const *skip, in
         xl_jw_obj_end(w);
         break;
     }
-    default: xl_jw_null(w); break;
+    default:
+        xl_jw_null(w);
+        break;
     }
 }
 
@@ -351,7 +389,8 @@ void xl_sha256_base62(const void *data, size_t len, char *out, size_t n) {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256(data, len, d);
     if (n > SHA256_DIGEST_LENGTH) n = SHA256_DIGEST_LENGTH;
-    for (size_t i = 0; i < n; i++) out[i] = B62[d[i] % 62];
+    for (size_t i = 0; i < n; i++)
+        out[i] = B62[d[i] % 62];
     out[n] = '\0';
 }
 
@@ -359,12 +398,17 @@ void xl_sha256_hex(const void *data, size_t len, char *out, size_t n) {
     unsigned char d[SHA256_DIGEST_LENGTH];
     SHA256(data, len, d);
     if (n > 64) n = 64;
-    for (size_t i = 0; i < n; i++) out[i] = "0123456789abcdef"[(d[i / 2] >> ((i % 2) ? 0 : 4)) & 15];
+    for (size_t i = 0; i < n; i++)
+        out[i] = "0123456789abcdef"[(d[i / 2] >> ((i % 2) ? 0 : 4)) & 15];
     out[n] = '\0';
 }
 
-static bool is_b62(char c) { return isascii((unsigned char)c) && isalnum((unsigned char)c); }
-static bool is_b64url(char c) { return is_b62(c) || c == '-' || c == '_'; }
+static bool is_b62(char c) {
+    return isascii((unsigned char)c) && isalnum((unsigned char)c);
+}
+static bool is_b64url(char c) {
+    return is_b62(c) || c == '-' || c == '_';
+}
 
 /* One "__g?<LEN>_<DATA>" segment at s; returns its length, 0 when malformed. */
 static size_t seg_len(const char *s, char kind, const char **data, size_t *dlen) {
@@ -415,7 +459,8 @@ void xl_tool_id_canon(const char *id, char out[XL_TOOL_ID_MAX + 1]) {
         xl_sha256_base62(id, n, out + 6, 24);
         return;
     }
-    for (size_t i = 0; i < n; i++) out[i] = (is_b62(id[i]) || id[i] == '_' || id[i] == '-') ? id[i] : '_';
+    for (size_t i = 0; i < n; i++)
+        out[i] = (is_b62(id[i]) || id[i] == '_' || id[i] == '-') ? id[i] : '_';
     out[n] = '\0';
 }
 
@@ -456,7 +501,8 @@ static int b64val(char c) {
 }
 
 long xl_b64url_decode(const char *in, size_t n, unsigned char *out, size_t outsz) {
-    while (n > 0 && in[n - 1] == '=') n--;
+    while (n > 0 && in[n - 1] == '=')
+        n--;
     if (n % 4 == 1) return -1;
     size_t o = 0;
     unsigned acc = 0;
@@ -487,8 +533,8 @@ bool xl_tool_name_valid(const char *name, enum xl_name_rule rule) {
     if (!name || !*name) return false;
     size_t n = strlen(name), max = rule == XL_NAMES_GEMINI ? 63 : 64;
     if (n > max) return false;
-    if (rule == XL_NAMES_GEMINI && !(isascii((unsigned char)name[0]) && isalpha((unsigned char)name[0])) &&
-        name[0] != '_')
+    if (rule == XL_NAMES_GEMINI &&
+        !(isascii((unsigned char)name[0]) && isalpha((unsigned char)name[0])) && name[0] != '_')
         return false;
     for (size_t i = 0; i < n; i++)
         if (!name_char_ok(name[i], rule)) return false;
@@ -507,14 +553,18 @@ void xl_tool_name_upstream(const char *name, enum xl_name_rule rule, char out[65
         memcpy(out, "tool", 4);
         o = 4;
     }
-    for (size_t i = 0; i < n && o < keep; i++) out[o++] = name_char_ok(name[i], rule) ? name[i] : '_';
-    if (rule == XL_NAMES_GEMINI && !(isascii((unsigned char)out[0]) && isalpha((unsigned char)out[0])))
+    for (size_t i = 0; i < n && o < keep; i++)
+        out[o++] = name_char_ok(name[i], rule) ? name[i] : '_';
+    if (rule == XL_NAMES_GEMINI &&
+        !(isascii((unsigned char)out[0]) && isalpha((unsigned char)out[0])))
         out[0] = '_';
     out[o++] = '_';
     xl_sha256_hex(name, n, out + o, 8);
 }
 
-void xl_namemap_init(struct xl_namemap *m) { memset(m, 0, sizeof *m); }
+void xl_namemap_init(struct xl_namemap *m) {
+    memset(m, 0, sizeof *m);
+}
 
 void xl_namemap_free(struct xl_namemap *m) {
     for (size_t i = 0; i < m->n; i++) {
@@ -665,8 +715,10 @@ static cJSON *parse_exact(const char *s, size_t n, size_t *first_end) {
 }
 
 static void trim(const char **s, size_t *n) {
-    while (*n && isspace((unsigned char)**s)) (*s)++, (*n)--;
-    while (*n && isspace((unsigned char)(*s)[*n - 1])) (*n)--;
+    while (*n && isspace((unsigned char)**s))
+        (*s)++, (*n)--;
+    while (*n && isspace((unsigned char)(*s)[*n - 1]))
+        (*n)--;
 }
 
 /* Output an accepted candidate: must be an object. Returns 0/1 or -1. */
@@ -687,8 +739,10 @@ static void fix_tokens(const char *s, size_t n, struct xl_buf *o, bool commas, b
         char c = s[i];
         if (in_str) {
             xl_buf_addc(o, c);
-            if (c == '\\' && i + 1 < n) xl_buf_addc(o, s[++i]);
-            else if (c == '"') in_str = false;
+            if (c == '\\' && i + 1 < n)
+                xl_buf_addc(o, s[++i]);
+            else if (c == '"')
+                in_str = false;
             continue;
         }
         if (c == '"') {
@@ -698,12 +752,14 @@ static void fix_tokens(const char *s, size_t n, struct xl_buf *o, bool commas, b
         }
         if (commas && c == ',') {
             size_t k = i + 1;
-            while (k < n && isspace((unsigned char)s[k])) k++;
+            while (k < n && isspace((unsigned char)s[k]))
+                k++;
             if (k < n && (s[k] == '}' || s[k] == ']')) continue;
         }
         if (literals && (i == 0 || !isalnum((unsigned char)s[i - 1]))) {
-            static const struct { const char *from, *to; } L[] = {
-                {"True", "true"}, {"False", "false"}, {"None", "null"}};
+            static const struct {
+                const char *from, *to;
+            } L[] = {{"True", "true"}, {"False", "false"}, {"None", "null"}};
             bool done = false;
             for (size_t k = 0; k < 3 && !done; k++) {
                 size_t l = strlen(L[k].from);
@@ -728,29 +784,38 @@ static void close_open(const char *s, size_t n, struct xl_buf *o) {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
             continue;
         }
-        if (c == '"') in_str = true;
+        if (c == '"')
+            in_str = true;
         else if (c == '{' || c == '[') {
-            if (sp < sizeof stack) stack[sp++] = c == '{' ? '}' : ']';
-            else overflow = true;
-        } else if ((c == '}' || c == ']') && sp) sp--;
+            if (sp < sizeof stack)
+                stack[sp++] = c == '{' ? '}' : ']';
+            else
+                overflow = true;
+        } else if ((c == '}' || c == ']') && sp)
+            sp--;
     }
     if (overflow) return;
     xl_buf_add(o, s, n);
     if (in_str) {
         /* a dangling backslash would escape our quote */
         size_t bs = 0;
-        while (bs < n && s[n - 1 - bs] == '\\') bs++;
+        while (bs < n && s[n - 1 - bs] == '\\')
+            bs++;
         if (bs % 2) xl_buf_addc(o, '\\');
         xl_buf_addc(o, '"');
     }
     /* a dangling ',' or ':' cannot be closed validly: drop a trailing comma */
-    while (o->len && (isspace((unsigned char)o->p[o->len - 1]) || o->p[o->len - 1] == ',')) o->len--;
+    while (o->len && (isspace((unsigned char)o->p[o->len - 1]) || o->p[o->len - 1] == ','))
+        o->len--;
     if (o->len && o->p[o->len - 1] == ':') xl_buf_add(o, "null", 4);
-    while (sp) xl_buf_addc(o, stack[--sp]);
+    while (sp)
+        xl_buf_addc(o, stack[--sp]);
 }
 
 int xl_tool_args_fix(const char *raw, size_t n, bool truncated, struct xl_buf *out,
@@ -857,7 +922,6 @@ int xl_tool_args_fix(const char *raw, size_t n, bool truncated, struct xl_buf *o
     return -1;
 }
 
-
 /* ========================================================================================== */
 /* lone UTF-16 surrogate escapes (edge case 28) */
 
@@ -866,8 +930,10 @@ static int hex4(const char *s, size_t n) {
     int v = 0;
     for (int i = 0; i < 4; i++) {
         char c = s[i];
-        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-                                                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        int d = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                         : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -888,7 +954,9 @@ int xl_json_fix_surrogates(const char *s, size_t n, struct xl_buf *out) {
         }
         int v = hex4(s + i + 2, n - i - 2);
         if (v >= 0xD800 && v <= 0xDBFF) {
-            int lo = (i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u') ? hex4(s + i + 8, n - i - 8) : -1;
+            int lo = (i + 12 <= n && s[i + 6] == '\\' && s[i + 7] == 'u')
+                         ? hex4(s + i + 8, n - i - 8)
+                         : -1;
             if (lo >= 0xDC00 && lo <= 0xDFFF) {
                 i += 12; /* a proper pair */
                 continue;
@@ -992,7 +1060,8 @@ int xl_aout_ping(struct xl_aout *a, struct evbuffer *out, struct err *err) {
 static int block_start(struct xl_aout *a, enum xl_block kind, const char *id, const char *name,
                        const char *data, size_t dlen, struct evbuffer *out, struct err *err) {
     if (a->open != XL_BLOCK_NONE)
-        return err_set(err, ERR_INTERNAL, "stream: a content block was opened while block %d is open",
+        return err_set(err, ERR_INTERNAL,
+                       "stream: a content block was opened while block %d is open",
                        a->next_index - 1);
     if (!a->started && xl_aout_start(a, out, err) < 0) return -1;
     struct xl_jw w;
@@ -1026,7 +1095,8 @@ static int block_start(struct xl_aout *a, enum xl_block kind, const char *id, co
         xl_jw_key(&w, "data");
         xl_jw_strn(&w, data, dlen);
         break;
-    default: break;
+    default:
+        break;
     }
     xl_jw_obj_end(&w);
     xl_jw_obj_end(&w);
@@ -1074,7 +1144,8 @@ static int delta(struct xl_aout *a, enum xl_block need, const char *dtype, const
     return aout_emit(a, "content_block_delta", out, err);
 }
 
-int xl_aout_text(struct xl_aout *a, const char *s, size_t n, struct evbuffer *out, struct err *err) {
+int xl_aout_text(struct xl_aout *a, const char *s, size_t n, struct evbuffer *out,
+                 struct err *err) {
     return delta(a, XL_BLOCK_TEXT, "text_delta", "text", s, n, out, err);
 }
 int xl_aout_thinking(struct xl_aout *a, const char *s, size_t n, struct evbuffer *out,
@@ -1086,12 +1157,14 @@ int xl_aout_signature(struct xl_aout *a, const char *s, size_t n, struct evbuffe
     return delta(a, XL_BLOCK_THINKING, "signature_delta", "signature", s, n, out, err);
 }
 
-int xl_aout_json(struct xl_aout *a, const char *s, size_t n, struct evbuffer *out, struct err *err) {
+int xl_aout_json(struct xl_aout *a, const char *s, size_t n, struct evbuffer *out,
+                 struct err *err) {
     const size_t slice = 32 * 1024;
     while (n > 0) {
         size_t k = n < slice ? n : slice;
         /* do not cut a UTF-8 sequence: back up to a lead byte */
-        while (k < n && k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+        while (k < n && k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80)
+            k--;
         if (k == 0) k = n < slice ? n : slice;
         if (delta(a, XL_BLOCK_TOOL, "input_json_delta", "partial_json", s, k, out, err) < 0)
             return -1;
@@ -1144,7 +1217,8 @@ int xl_aout_finish(struct xl_aout *a, const char *stop_reason, const char *stop_
 
 long xl_parse_duration_ms(const char *s) {
     if (!s) return -1;
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     if (!*s) return -1;
     double total = 0;
     bool any = false;
@@ -1154,12 +1228,18 @@ long xl_parse_duration_ms(const char *s) {
         if (end == s || v < 0) return -1;
         s = end;
         double mult;
-        if (strncmp(s, "ms", 2) == 0) mult = 1, s += 2;
-        else if (*s == 'h') mult = 3600000, s++;
-        else if (*s == 'm') mult = 60000, s++;
-        else if (*s == 's') mult = 1000, s++;
-        else if (*s == '\0' && !any) mult = 1000, any = true; /* bare number: seconds */
-        else return -1;
+        if (strncmp(s, "ms", 2) == 0)
+            mult = 1, s += 2;
+        else if (*s == 'h')
+            mult = 3600000, s++;
+        else if (*s == 'm')
+            mult = 60000, s++;
+        else if (*s == 's')
+            mult = 1000, s++;
+        else if (*s == '\0' && !any)
+            mult = 1000, any = true; /* bare number: seconds */
+        else
+            return -1;
         total += v * mult;
         any = true;
     }
@@ -1173,16 +1253,20 @@ static bool ci_contains(const char *hay, const char *needle) {
 
 void xl_mask_secrets(char *s) {
     if (!s) return;
-    static const char *const pre[] = {"sk-", "AIza", "Bearer ", "bearer ", "key=", "api_key=",
-                                      "xai-", "gsk_", NULL};
+    static const char *const pre[] = {
+        "sk-", "AIza", "Bearer ", "bearer ", "key=", "api_key=", "xai-", "gsk_", NULL};
     for (size_t k = 0; pre[k]; k++) {
         size_t pl = strlen(pre[k]);
         char *p = s;
         while ((p = strstr(p, pre[k])) != NULL) {
+            if (p > s && isalnum((unsigned char)p[-1])) { /* "task-list" is not a key */
+                p += pl;
+                continue;
+            }
             char *v = p + pl;
             size_t n = 0;
-            while (v[n] && (isalnum((unsigned char)v[n]) || v[n] == '-' || v[n] == '_' ||
-                            v[n] == '.'))
+            while (v[n] &&
+                   (isalnum((unsigned char)v[n]) || v[n] == '-' || v[n] == '_' || v[n] == '.'))
                 n++;
             if (n >= 6) {
                 /* keep the prefix, replace the secret by "***" and close the gap */
@@ -1249,10 +1333,12 @@ static long num_after(const char *s, const char *after) {
 }
 
 static bool is_overflow(const char *code, const char *text) {
-    if (code && (strcmp(code, "context_length_exceeded") == 0 || strcmp(code, "string_above_max_length") == 0))
+    if (code && (strcmp(code, "context_length_exceeded") == 0 ||
+                 strcmp(code, "string_above_max_length") == 0))
         return true;
-    return ci_contains(text, "maximum context length") || ci_contains(text, "context_length_exceeded") ||
-           ci_contains(text, "context length") || ci_contains(text, "context window") ||
+    return ci_contains(text, "maximum context length") ||
+           ci_contains(text, "context_length_exceeded") || ci_contains(text, "context length") ||
+           ci_contains(text, "context window") ||
            (ci_contains(text, "input token count") && ci_contains(text, "exceeds the maximum")) ||
            ci_contains(text, "prompt is too long") || ci_contains(text, "too many tokens") ||
            ci_contains(text, "reduce the length of the messages");
@@ -1269,7 +1355,8 @@ static void overflow_message(char *dst, size_t dsz, const char *text, const char
         const char *p = text ? strcasestr(text, " in the messages") : NULL;
         if (p) { /* "(1000 in the messages, 32000 in the completion)" */
             const char *q = p;
-            while (q > text && (isdigit((unsigned char)q[-1]))) q--;
+            while (q > text && (isdigit((unsigned char)q[-1])))
+                q--;
             if (q < p) i = strtol(q, NULL, 10);
         }
     }
@@ -1282,7 +1369,8 @@ static void overflow_message(char *dst, size_t dsz, const char *text, const char
     const char *pc = text ? strcasestr(text, " in the completion") : NULL;
     if (pc) {
         const char *q = pc;
-        while (q > text && isdigit((unsigned char)q[-1])) q--;
+        while (q > text && isdigit((unsigned char)q[-1]))
+            q--;
         if (q < pc) c = strtol(q, NULL, 10);
     }
     if (i >= 0 && m > 0 && i < m && c >= 0)
@@ -1339,7 +1427,8 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
     /* ---- read the body */
     cJSON *root = NULL;
     size_t k = 0;
-    while (k < len && isspace((unsigned char)body[k])) k++;
+    while (k < len && isspace((unsigned char)body[k]))
+        k++;
     if (k < len && (body[k] == '{' || body[k] == '[')) root = cJSON_ParseWithLength(body, len);
     const cJSON *top = root;
     if (cJSON_IsArray(top)) top = cJSON_GetArrayItem(top, 0);
@@ -1356,8 +1445,10 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
         type = jstr(e, "type");
         gstatus = jstr(e, "status");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
-        if (cJSON_IsString(c)) code_s = c->valuestring;
-        else if (cJSON_IsNumber(c)) code_n = (int)c->valuedouble;
+        if (cJSON_IsString(c))
+            code_s = c->valuestring;
+        else if (cJSON_IsNumber(c))
+            code_n = (int)c->valuedouble;
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(e, "metadata");
         pname = jstr(md, "provider_name");
         raw = jstr(md, "raw");
@@ -1382,31 +1473,42 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
         if (!msg) msg = jstr(top, "detail");
         type = jstr(top, "type");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(top, "code");
-        if (cJSON_IsString(c)) code_s = c->valuestring;
-        else if (cJSON_IsNumber(c)) code_n = (int)c->valuedouble;
+        if (cJSON_IsString(c))
+            code_s = c->valuestring;
+        else if (cJSON_IsNumber(c))
+            code_n = (int)c->valuedouble;
         (void)obj;
     }
     char text[XL_ERROR_MSG_MAX + 1];
-    if (msg) snprintf(text, sizeof text, "%s", msg);
-    else if (!root && len) plain_text(body, len, text, sizeof text);
+    if (msg)
+        snprintf(text, sizeof text, "%s", msg);
+    else if (!root && len)
+        plain_text(body, len, text, sizeof text);
     else if (root) {
         char *p = cJSON_PrintUnformatted(top);
         snprintf(text, sizeof text, "%s", p ? p : "");
         free(p);
-    } else text[0] = '\0';
+    } else
+        text[0] = '\0';
     if (code_s) snprintf(codebuf, sizeof codebuf, "%s", code_s);
 
     /* ---- status */
     int st = status;
     if (st == 0) {
-        if (code_n >= 400 && code_n < 600) st = code_n;
-        else if (gstatus && strcmp(gstatus, "RESOURCE_EXHAUSTED") == 0) st = 429;
-        else if (gstatus && strcmp(gstatus, "UNAVAILABLE") == 0) st = 503;
-        else if (ci_contains(type, "rate_limit") || ci_contains(codebuf, "rate_limit")) st = 429;
-        else if (ci_contains(type, "overloaded") || ci_contains(text, "overloaded")) st = 529;
+        if (code_n >= 400 && code_n < 600)
+            st = code_n;
+        else if (gstatus && strcmp(gstatus, "RESOURCE_EXHAUSTED") == 0)
+            st = 429;
+        else if (gstatus && strcmp(gstatus, "UNAVAILABLE") == 0)
+            st = 503;
+        else if (ci_contains(type, "rate_limit") || ci_contains(codebuf, "rate_limit"))
+            st = 429;
+        else if (ci_contains(type, "overloaded") || ci_contains(text, "overloaded"))
+            st = 529;
         else if (ci_contains(codebuf, "tool_use_failed") || ci_contains(type, "invalid_request"))
             st = 400;
-        else st = 500;
+        else
+            st = 500;
     }
     const char *all = raw ? raw : text;
     if (ci_contains(codebuf, "insufficient_quota") || ci_contains(text, "per day") ||
@@ -1429,7 +1531,8 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
         cJSON_Delete(root);
         return 0;
     }
-    if (ci_contains(codebuf, "tool_use_failed") || ci_contains(text, "requested tool does not exist") ||
+    if (ci_contains(codebuf, "tool_use_failed") ||
+        ci_contains(text, "requested tool does not exist") ||
         ci_contains(text, "MALFORMED_FUNCTION_CALL")) {
         out->status = 502;
         out->type = "api_error";
@@ -1492,19 +1595,22 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
 
     /* ---- message */
     char who[200];
-    if (provider && model) snprintf(who, sizeof who, "%s/%s", provider, model);
-    else snprintf(who, sizeof who, "%s", provider ? provider : (model ? model : "upstream"));
+    if (provider && model)
+        snprintf(who, sizeof who, "%s/%s", provider, model);
+    else
+        snprintf(who, sizeof who, "%s", provider ? provider : (model ? model : "upstream"));
     char extra[160] = "";
     if (pname) snprintf(extra, sizeof extra, " [provider: %s]", pname);
     const char *hint = "";
     if (out->status == 404 && (ci_contains(provider, "ollama") || ci_contains(text, "try pulling")))
         hint = " (the model is not pulled: run `ollama pull` for it on the Ollama host)";
     if (gs_is)
-        snprintf(out->message, sizeof out->message,
-                 "%s: the provider rejected ccrelay's API key: %s (upstream HTTP %d); check the key "
-                 "configured for %s",
-                 who, text[0] ? text : "unauthorized", status ? status : st,
-                 provider ? provider : "this provider");
+        snprintf(
+            out->message, sizeof out->message,
+            "%s: the provider rejected ccrelay's API key: %s (upstream HTTP %d); check the key "
+            "configured for %s",
+            who, text[0] ? text : "unauthorized", status ? status : st,
+            provider ? provider : "this provider");
     else
         snprintf(out->message, sizeof out->message, "%s: %s%s%s (upstream HTTP %d)", who,
                  text[0] ? text : "upstream error", extra, hint, status ? status : st);
@@ -1512,7 +1618,8 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
     /* keep valid UTF-8 after truncation: drop a cut sequence at the end */
     size_t ml = strlen(out->message);
     size_t cut = ml;
-    while (cut > 0 && ((unsigned char)out->message[cut - 1] & 0xC0) == 0x80) cut--;
+    while (cut > 0 && ((unsigned char)out->message[cut - 1] & 0xC0) == 0x80)
+        cut--;
     if (cut > 0 && (unsigned char)out->message[cut - 1] >= 0xC0 &&
         utf8_seq((const unsigned char *)out->message + cut - 1, ml - cut + 1) == 0)
         out->message[cut - 1] = '\0';
@@ -1550,7 +1657,8 @@ int xl_hdrs_add(struct http_hdrs *h, const char *name, const char *value) {
         free(v);
         return -1;
     }
-    for (char *p = n; *p; p++) *p = (char)tolower((unsigned char)*p);
+    for (char *p = n; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
     h->v[h->n].name = n;
     h->v[h->n].value = v;
     h->n++;
@@ -1558,10 +1666,22 @@ int xl_hdrs_add(struct http_hdrs *h, const char *name, const char *value) {
 }
 
 bool xl_header_is_private(const char *name) {
-    static const char *const exact[] = {"authorization", "x-api-key", "cookie", "proxy-authorization",
-                                        "x-app", "host", "content-length", "connection",
-                                        "transfer-encoding", "keep-alive", "upgrade", "te",
-                                        "trailer", "proxy-connection", "x-goog-api-key", NULL};
+    static const char *const exact[] = {"authorization",
+                                        "x-api-key",
+                                        "cookie",
+                                        "proxy-authorization",
+                                        "x-app",
+                                        "host",
+                                        "content-length",
+                                        "connection",
+                                        "transfer-encoding",
+                                        "keep-alive",
+                                        "upgrade",
+                                        "te",
+                                        "trailer",
+                                        "proxy-connection",
+                                        "x-goog-api-key",
+                                        NULL};
     static const char *const prefix[] = {"anthropic-", "x-stainless-", "x-claude-code-", NULL};
     if (!name) return true;
     for (size_t i = 0; exact[i]; i++)

@@ -113,7 +113,8 @@ void xl_sha256_hex(const void *data, size_t len, char *out, size_t n);
 #define XL_TOOL_ID_MAX 40
 void xl_tool_id_canon(const char *id, char out[XL_TOOL_ID_MAX + 1]);
 
-/* Gemini segments of a ccrelay tool id (§4.12): "<30-char base>[__gi<LEN>_<DATA>][__gs<LEN>_<DATA>]".
+/* Gemini segments of a ccrelay tool id (§4.12):
+ *   "<30-char base>[__gi<LEN>_<DATA>][__gs<LEN>_<DATA>]".
  * Returns true and fills the spans (pointing into `id`; len 0 when a segment is absent) when the
  * id is a ccrelay id whose tail is exactly well-formed segments; false otherwise (foreign id). */
 struct xl_tool_id_parts {
@@ -190,7 +191,13 @@ int xl_tool_args_fix(const char *raw, size_t n, bool truncated, struct xl_buf *o
 /* Anthropic SSE writer (§3.3). Holds the block index counter and the open block; reuses one
  * scratch buffer for every event (no allocation per event once warm). Each call appends one
  * complete event to `out` and returns 0, or -1 on OOM (err set). */
-enum xl_block { XL_BLOCK_NONE = 0, XL_BLOCK_TEXT, XL_BLOCK_THINKING, XL_BLOCK_TOOL, XL_BLOCK_REDACTED };
+enum xl_block {
+    XL_BLOCK_NONE = 0,
+    XL_BLOCK_TEXT,
+    XL_BLOCK_THINKING,
+    XL_BLOCK_TOOL,
+    XL_BLOCK_REDACTED
+};
 struct xl_aout {
     char msg_id[32];
     char *model;       /* echoed model (client_model); owned */

@@ -186,3 +186,72 @@ export function anthropicConfig(mock, extra = {}) {
     ...extra,
   };
 }
+
+// Check that `events` (parseSSE output) follow Anthropic's stream grammar exactly: message_start
+// first; blocks opened, delta'd and closed in order with consecutive indices from 0; deltas of
+// the block's kind; message_delta, then message_stop last; pings anywhere. Returns the assembled
+// message {content:[...], stop_reason, usage}.
+export function checkAnthropicStream(events) {
+  const errs = [];
+  const real = events.filter((e) => e.event !== 'ping');
+  if (real[0]?.event !== 'message_start') errs.push(`first event is ${real[0]?.event}`);
+  if (real.at(-1)?.event !== 'message_stop') errs.push(`last event is ${real.at(-1)?.event}`);
+  const msg = { content: [], stop_reason: null, usage: null };
+  let open = null;
+  let sawDelta = false;
+  for (const e of real) {
+    let d;
+    try { d = JSON.parse(e.data); } catch { errs.push(`bad JSON in ${e.event}: ${e.data}`); continue; }
+    if (d.type !== e.event) errs.push(`event ${e.event} carries type ${d.type}`);
+    switch (e.event) {
+      case 'message_start':
+        msg.id = d.message.id; msg.model = d.message.model; msg.start_usage = d.message.usage; break;
+      case 'content_block_start':
+        if (open !== null) errs.push(`block ${d.index} opened while ${open} is open`);
+        if (d.index !== msg.content.length) errs.push(`block index ${d.index}, expected ${msg.content.length}`);
+        open = d.index;
+        msg.content.push({ ...d.content_block, _json: '' });
+        break;
+      case 'content_block_delta': {
+        if (d.index !== open) { errs.push(`delta for ${d.index} while ${open} is open`); break; }
+        const b = msg.content[open];
+        const t = d.delta.type;
+        if (t === 'text_delta' && b.type === 'text') b.text += d.delta.text;
+        else if (t === 'input_json_delta' && b.type === 'tool_use') b._json += d.delta.partial_json;
+        else if (t === 'thinking_delta' && b.type === 'thinking') b.thinking += d.delta.thinking;
+        else if (t === 'signature_delta' && b.type === 'thinking') b.signature = (b.signature || '') + d.delta.signature;
+        else errs.push(`${t} in a ${b.type} block`);
+        break;
+      }
+      case 'content_block_stop':
+        if (d.index !== open) errs.push(`stop for ${d.index} while ${open} is open`);
+        open = null;
+        break;
+      case 'message_delta':
+        if (open !== null) errs.push('message_delta with a block open');
+        sawDelta = true; msg.stop_reason = d.delta.stop_reason; msg.usage = d.usage; break;
+      case 'message_stop': break;
+      case 'error': errs.push(`error event: ${e.data}`); break;
+      default: errs.push(`unknown event ${e.event}`);
+    }
+  }
+  if (!sawDelta) errs.push('no message_delta');
+  for (const b of msg.content) {
+    if (b.type === 'tool_use') {
+      try { b.input = b._json === '' ? {} : JSON.parse(b._json); } catch { errs.push(`tool input is not JSON: ${b._json}`); }
+    }
+    delete b._json;
+  }
+  if (errs.length) throw new Error(`invalid Anthropic stream:\n  ${errs.join('\n  ')}\n${events.map((e) => `${e.event}: ${e.data}`).join('\n')}`);
+  return msg;
+}
+
+// Chat Completions SSE chunks from a list of deltas; `finish` is the finish_reason.
+export function oaiChunks(deltas, { finish = 'stop', usage = { prompt_tokens: 1200, completion_tokens: 30, prompt_tokens_details: { cached_tokens: 1000 } }, model = 'm' } = {}) {
+  const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model };
+  const out = deltas.map((d) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: d, finish_reason: null }] })}\n\n`);
+  out.push(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: finish }] })}\n\n`);
+  if (usage) out.push(`data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`);
+  out.push('data: [DONE]\n\n');
+  return out;
+}

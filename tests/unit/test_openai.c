@@ -760,6 +760,36 @@ static void deepseek_reasoning_content_round_trip(void **state) {
     prov_free(&pv);
 }
 
+static void openrouter_reasoning_details_round_trip(void **state) {
+    (void)state;
+    cJSON *rd = cJSON_Parse("[{\"type\":\"reasoning.encrypted\",\"data\":\"ENC\",\"index\":0}]");
+    struct xl_buf sig;
+    xl_buf_init(&sig);
+    xl_carrier_write(&sig, "openrouter", "x-ai/grok-4", rd, NULL);
+    char req[4096];
+    snprintf(req, sizeof req,
+             "{\"model\":\"c\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+             "{\"role\":\"assistant\",\"content\":[{\"type\":\"redacted_thinking\",\"data\":\"%s\"},"
+             "{\"type\":\"text\",\"text\":\"Hi\"}]},{\"role\":\"user\",\"content\":\"more\"}]}",
+             xl_buf_cstr(&sig));
+    struct prov pv;
+    prov_init(&pv, "openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}");
+    cJSON *up = build_str(&pv, "x-ai/grok-4", req, NULL);
+    const cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 1);
+    const cJSON *back = cJSON_GetObjectItemCaseSensitive(a, "reasoning_details");
+    assert_true(cJSON_Compare(back, rd, true)); /* unmodified */
+    cJSON_Delete(up);
+    /* another model now: not replayed */
+    char *text;
+    up = build_str(&pv, "openai/gpt-5", req, &text);
+    assert_null(strstr(text, "reasoning_details"));
+    cJSON_Delete(up);
+    free(text);
+    prov_free(&pv);
+    xl_buf_free(&sig);
+    cJSON_Delete(rd);
+}
+
 static void openrouter_cache_control_last_four(void **state) {
     (void)state;
     cJSON *fx = tu_fixture("claude-code/tool-result-followup.json");
@@ -834,7 +864,7 @@ static void request_knob_variants(void **state) {
     } rows[] = {
         {"openrouter", "https://openrouter.ai/api/v1/chat/completions", "{}", "auto", "auto"},
         {"ollama", "http://127.0.0.1:11434/v1/chat/completions", "{}", "any", "required"},
-        {"deepseek", "https://api.deepseek.com/chat/completions", "{\"options\":{\"supports_json_schema\":false}}", "none", "none"},
+        {"deepseek", "https://api.deepseek.com/chat/completions", "{}", "none", "none"}, /* json_object only */
     };
     for (size_t i = 0; i < 3; i++) {
         snprintf(req, sizeof req, media, rows[i].choice);
@@ -874,6 +904,35 @@ static void request_knob_variants(void **state) {
                           NULL);
     assert_string_equal(js(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(up, "messages"), 0), "content"), "a\nb");
     cJSON_Delete(up);
+    prov_free(&pv);
+}
+
+static void schema_profile_gemini(void **state) {
+    (void)state;
+    const char *req = "{\"model\":\"c\",\"max_tokens\":10,\"tools\":[{\"name\":\"T\",\"input_schema\":{"
+                      "\"$schema\":\"x\",\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+                      "\"u\":{\"type\":\"string\",\"format\":\"uri\"},\"n\":{\"type\":\"number\",\"exclusiveMinimum\":0}}}},"
+                      "{\"name\":\"E\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}],"
+                      "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    struct prov pv;
+    prov_init(&pv, "g", "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+              "{\"options\":{\"schema_profile\":\"gemini\"}}");
+    char *text;
+    cJSON *up = build_str(&pv, "gemini-2.5-flash", req, &text);
+    assert_null(strstr(text, "additionalProperties"));
+    assert_null(strstr(text, "exclusiveMinimum"));
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(up, "tools");
+    const cJSON *p1 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tools, 1), "function"), "parameters");
+    assert_string_equal(js(p1, "type"), "object");
+    cJSON_Delete(up);
+    free(text);
+    prov_free(&pv);
+    /* default: light handling keeps them */
+    prov_init(&pv, "g", "https://h/v1/chat/completions", "{}");
+    up = build_str(&pv, "m", req, &text);
+    assert_non_null(strstr(text, "additionalProperties"));
+    cJSON_Delete(up);
+    free(text);
     prov_free(&pv);
 }
 
@@ -1753,9 +1812,11 @@ int main(void) {
         cmocka_unit_test(profile_defaults_and_reasoning_styles),
         cmocka_unit_test(transformer_names),
         cmocka_unit_test(deepseek_reasoning_content_round_trip),
+        cmocka_unit_test(openrouter_reasoning_details_round_trip),
         cmocka_unit_test(openrouter_cache_control_last_four),
         cmocka_unit_test(inline_system_modes),
         cmocka_unit_test(request_knob_variants),
+        cmocka_unit_test(schema_profile_gemini),
         cmocka_unit_test(empty_request_is_400),
         cmocka_unit_test(stream_plain_text_utf8_splits),
         cmocka_unit_test(stream_reasoning_then_text),

@@ -174,6 +174,9 @@ static void error_masks_secrets_and_bounds(void **state) {
     assert_null(strstr(e.message, "SyA1234567890"));
     assert_null(strstr(e.message, "abcdefghijk"));
     assert_true(strlen(e.message) <= XL_ERROR_MSG_MAX);
+    char plain[] = "the task-manager123 failed; key sk-abcdefgh123 leaked";
+    xl_mask_secrets(plain);
+    assert_string_equal(plain, "the task-manager123 failed; key sk-*** leaked");
     /* error body */
     struct xl_buf b;
     xl_buf_init(&b);
