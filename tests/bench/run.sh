@@ -204,12 +204,14 @@ HAVE_PROXY=0
 fmt2() { awk -v x="$1" 'BEGIN { printf (x >= 100 ? "%.0f" : (x >= 10 ? "%.1f" : "%.2f")), x }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { d = b - a; printf "%s%.2f", (d >= 0 ? "+" : ""), d }'; }
 
-# Baselines are measured once per (scenario, conns) and reused by every route; the result is
-# left in BASE_OUT (not printed: a $(...) subshell would lose the cache).
+# The mock's own numbers for a row, left in BASE_OUT (not printed: a $(...) subshell would
+# lose the cache). The full run measures them right before each ccrelay run, so that both see
+# the same machine (it is shared: its load drifts); the quick run measures them once per
+# (scenario, conns) and reuses them for every route.
 declare -A BASE
 baseline() {
     local scen=$1 c=$2 key="$1/$2" port
-    if [ -z "${BASE[$key]:-}" ]; then
+    if [ -z "${BASE[$key]:-}" ] || [ "$QUICK" != 1 ]; then
         port=$FAST_PORT
         [ "$scen" = paced ] && port=$PACED_PORT
         BASE[$key]=$(loadgen "http://127.0.0.1:$port/v1/messages" "$c" "$scen" \
