@@ -10,6 +10,8 @@
 #   nonstream  "stream": false, the mock answers at once (50-chunk message)
 #   stream     "stream": true, 50 deltas written at once
 #   paced      "stream": true, 50 deltas 20 ms apart (what users wait on)
+#   tool       "stream": true, a tool call whose arguments come in 50 pieces, at once
+#              (BENCH_TOOLCONNS connections only: it checks the tool path under load)
 # Routes through ccrelay: anthropic (pass-through) at every count, openai and gemini
 # (translated) at fewer counts (BENCH_XCONNS). The baseline of every row is the mock's own
 # Anthropic endpoint under the same load.
@@ -43,10 +45,12 @@ else
     ROUTES=${BENCH_ROUTES:-"anthropic openai gemini"}
     XCONNS=${BENCH_XCONNS:-"1 64 256"} # connection counts for the translated routes
 fi
-SCENARIOS="nonstream stream paced"
+SCENARIOS="nonstream stream paced tool"
+TOOLCONNS=${BENCH_TOOLCONNS:-"16"}
 # The exact command, with the settings that changed it.
 CMDLINE="make bench"
-for v in BENCH_QUICK BENCH_DURATION BENCH_CONNS BENCH_XCONNS BENCH_ROUTES BENCH_FIXTURE BENCH_PROXY; do
+for v in BENCH_QUICK BENCH_DURATION BENCH_CONNS BENCH_XCONNS BENCH_TOOLCONNS BENCH_ROUTES \
+    BENCH_FIXTURE BENCH_PROXY; do
     [ -n "${!v:-}" ] && CMDLINE="$v='${!v}' $CMDLINE"
 done
 
@@ -142,7 +146,10 @@ start_proxy() {
   {"name": "mockgem", "api_base_url": "http://127.0.0.1:$FAST_PORT/v1beta/models/", "api_key": "k", "models": ["m1"]},
   {"name": "pacedant", "api_base_url": "http://127.0.0.1:$PACED_PORT/v1/messages", "api_key": "k", "models": ["m1"]},
   {"name": "pacedoai", "api_base_url": "http://127.0.0.1:$PACED_PORT/v1/chat/completions", "api_key": "k", "models": ["m1"]},
-  {"name": "pacedgem", "api_base_url": "http://127.0.0.1:$PACED_PORT/v1beta/models/", "api_key": "k", "models": ["m1"]}],
+  {"name": "pacedgem", "api_base_url": "http://127.0.0.1:$PACED_PORT/v1beta/models/", "api_key": "k", "models": ["m1"]},
+  {"name": "toolant", "api_base_url": "http://127.0.0.1:$TOOL_PORT/v1/messages", "api_key": "k", "models": ["m1"]},
+  {"name": "tooloai", "api_base_url": "http://127.0.0.1:$TOOL_PORT/v1/chat/completions", "api_key": "k", "models": ["m1"]},
+  {"name": "toolgem", "api_base_url": "http://127.0.0.1:$TOOL_PORT/v1beta/models/", "api_key": "k", "models": ["m1"]}],
  "Router": {"default": "$provider,m1", "background": "$provider,m1", "think": "$provider,m1",
             "longContext": "$provider,m1", "webSearch": "$provider,m1", "image": "$provider,m1"}}
 EOF
@@ -193,6 +200,7 @@ loadgen() {
 # ---- run ----
 start_mock FAST --chunks $CHUNKS
 start_mock PACED --chunks $CHUNKS --delay $PACE_MS
+start_mock TOOL --chunks $CHUNKS --tool
 RESULTS=$BUILD/bench/results.jsonl
 : >"$RESULTS"
 ROWS=""
@@ -214,6 +222,7 @@ baseline() {
     if [ -z "${BASE[$key]:-}" ] || [ "$QUICK" != 1 ]; then
         port=$FAST_PORT
         [ "$scen" = paced ] && port=$PACED_PORT
+        [ "$scen" = tool ] && port=$TOOL_PORT
         BASE[$key]=$(loadgen "http://127.0.0.1:$port/v1/messages" "$c" "$scen" \
             "$( [ "$scen" = nonstream ] || echo "--expect-deltas $CHUNKS")" "mock/$scen/$c")
         echo "${BASE[$key]}" >>"$RESULTS"
@@ -255,8 +264,15 @@ for route in $ROUTES; do
     for scen in $SCENARIOS; do
         provider=mock$pfx
         [ "$scen" = paced ] && provider=paced$pfx
+        [ "$scen" = tool ] && provider=tool$pfx
         check=$check_route
         [ "$scen" = nonstream ] && check=""
+        # Translated tool calls arrive as at least one delta: Gemini sends a call whole, and the
+        # OpenAI translator buffers arguments by default (conversion.md, "buffered" mode).
+        [ "$scen" = tool ] && [ "$route" != anthropic ] && check="--min-deltas 1"
+        sc_conns=$conns
+        [ "$scen" = tool ] && sc_conns=$TOOLCONNS
+        [ -n "$sc_conns" ] || continue
         proxy_up=0
         if [ $HAVE_PROXY = 1 ]; then
             if start_proxy $provider; then
@@ -270,7 +286,7 @@ for route in $ROUTES; do
                 PROXY_NOTE="ccrelay did not start (log: $(tail -2 "$TMP/proxy.log" | tr '\n' ' '))"
             fi
         fi
-        for c in $conns; do
+        for c in $sc_conns; do
             echo "== $route $scen $c connections" >&2
             baseline "$scen" "$c"
             base=$BASE_OUT
@@ -359,6 +375,8 @@ $CPU_BENCH_OUT
 - **route**: the provider format ccrelay talks to upstream (anthropic = pass-through,
   openai / gemini = translated both ways). The mock baseline is always its Anthropic endpoint.
 - **scenario**: \`nonstream\` (\`stream: false\`), \`stream\` (all deltas written at once),
+  \`tool\` (a tool call whose arguments arrive in $CHUNKS pieces, at once; Gemini sends it whole,
+  and translated routes may deliver it as one delta),
   \`paced\` ($CHUNKS deltas ${PACE_MS} ms apart, like a model generating; the connections start
   spread over one answer's length, $((CHUNKS * PACE_MS)) ms, so requests arrive evenly rather than
   in one burst per second).
@@ -370,7 +388,8 @@ $CPU_BENCH_OUT
 - **RSS**: VmRSS after start-up / VmHWM after the run (one ccrelay process per route and
   scenario, connection counts in increasing order, so the peak is the peak so far).
 - **checks**: every answer 200, every stream ended with \`message_stop\` and nothing after it,
-  carried $CHUNKS deltas (at least $CHUNKS when translated), every connection was served, nothing
+  carried $CHUNKS deltas (at least $CHUNKS text deltas when translated, at least one for a
+  translated tool call), every connection was served, nothing
   was still running at the deadline. Raw per-run JSON: \`$RESULTS\`.
 - The DESIGN.md budget: CPU per translated request at most 2.5 cJSON parses (see the CPU
   table), TTFT p99 growth under 5 ms with 256 and 1000 paced streams, idle RSS under 10 MB,
