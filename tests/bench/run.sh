@@ -43,7 +43,7 @@ else
     CONNS=${BENCH_CONNS:-"1 16 64 256 1000"}
     DUR=${BENCH_DURATION:-8}
     ROUTES=${BENCH_ROUTES:-"anthropic openai gemini"}
-    XCONNS=${BENCH_XCONNS:-"1 64 256"} # connection counts for the translated routes
+    XCONNS=${BENCH_XCONNS:-"1 256"} # connection counts for the translated routes
 fi
 SCENARIOS="nonstream stream paced tool"
 TOOLCONNS=${BENCH_TOOLCONNS:-"16"}
