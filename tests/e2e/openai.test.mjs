@@ -41,7 +41,7 @@ before(async () => {
   relay = await startRelay({
     LOG_LEVEL: 'info',
     Providers: [
-      { name: 'oai', api_base_url: mock.url('/v1/chat/completions'), api_key: 'sk-oai-secret', models: ['gpt-test'], options: { max_tokens: 16384 } },
+      { name: 'oai', api_base_url: mock.url('/v1/chat/completions'), api_key: 'sk-oai-secret', models: ['gpt-test'], options: { max_tokens: 16384, profile: 'openrouter', extra_headers: { 'X-Title': 'my-team' } } },
       { name: 'pool', api_base_url: mock.url('/pool/v1/chat/completions'), api_key: ['sk-pool-key-A', 'sk-pool-key-B'], models: ['gpt-pool'] },
     ],
     Router: { default: 'oai,gpt-test' },
@@ -53,6 +53,7 @@ function checkChatRequest(up, f) {
   const b = up.body;
   assert.equal(up.url, '/v1/chat/completions');
   assert.equal(up.headers.authorization, 'Bearer sk-oai-secret');
+  assert.equal(up.headers['x-title'], 'my-team', 'a configured header replaces the default');
   for (const h of ['x-api-key', 'anthropic-beta', 'anthropic-version', 'x-claude-code-session-id']) assert.equal(up.headers[h], undefined, `${h} leaked`);
   assert.equal(b.model, 'gpt-test');
   assert.ok(Array.isArray(b.messages) && b.messages.length > 0);
