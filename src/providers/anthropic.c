@@ -24,10 +24,13 @@ static int build(const struct xl_request *in, struct xl_http_request *out, struc
         rc = jsonscan_replace_string(in->raw, in->raw_len, MODEL_PATH, 1, in->model, out->body);
     } else {
         cJSON *copy = cJSON_Duplicate(in->body, 1);
+        cJSON *model = cJSON_CreateString(in->model);
         char *s = NULL;
-        if (copy && cJSON_ReplaceItemInObjectCaseSensitive(copy, "model",
-                                                           cJSON_CreateString(in->model)))
+        if (copy && model && cJSON_ReplaceItemInObjectCaseSensitive(copy, "model", model)) {
+            model = NULL; /* now owned by copy */
             s = cJSON_PrintUnformatted(copy);
+        }
+        cJSON_Delete(model); /* not placed: a body without "model" */
         cJSON_Delete(copy);
         rc = s ? evbuffer_add(out->body, s, strlen(s)) : -1;
         cJSON_free(s);
