@@ -164,6 +164,8 @@ static void a_cut_stream_is_an_error(void **state) {
     evbuffer_free(out);
 }
 
+static void fuzz_a_modified_body_without_model_is_refused_without_leak(void **state);
+
 static void non_stream_answer_names_the_client_model(void **state) {
     (void)state;
     struct cfg_provider p = prov(NULL);
@@ -190,6 +192,26 @@ int main(void) {
         cmocka_unit_test(relays_the_stream_at_every_split),
         cmocka_unit_test(a_cut_stream_is_an_error),
         cmocka_unit_test(non_stream_answer_names_the_client_model),
+        cmocka_unit_test(fuzz_a_modified_body_without_model_is_refused_without_leak),
     };
     return cmocka_run_group_tests_name("anthropic", tests, NULL, NULL);
+}
+
+/* Found by fuzz_build_anthropic (tests/fuzz/regress/build_anthropic/): a body re-printed after
+ * an edit (raw == NULL) that has no "model" leaked the replacement string. It is refused with a
+ * message; LeakSanitizer (make asan) checks nothing is left behind. */
+static void fuzz_a_modified_body_without_model_is_refused_without_leak(void **state) {
+    (void)state;
+    struct cfg_provider p = prov(NULL);
+    cJSON *body = cJSON_Parse("{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_non_null(body);
+    struct xl_request in = {.body = body, .provider = &p, .model = "claude-x",
+                            .client_model = "claude-opus-4-8"};
+    struct xl_http_request out;
+    xl_http_request_init(&out);
+    struct err e = {0};
+    assert_int_equal(provider_anthropic.build(&in, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "model"));
+    xl_http_request_free(&out);
+    cJSON_Delete(body);
 }
