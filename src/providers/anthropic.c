@@ -89,6 +89,25 @@ static void take_usage(struct xl_usage *u, const cJSON *usage) {
         u->cache_creation_input_tokens = v;
 }
 
+/* One event as received: an event whose data came on several `data:` lines (the parser joined
+ * them with '\n') goes out on as many lines, so the client reads the same data. */
+static int write_event(struct evbuffer *out, const char *event, const char *data, size_t len) {
+    if (!memchr(data, '\n', len)) return sse_write(out, event, data, len);
+    int rc = event ? evbuffer_add_printf(out, "event: %s\n", event) < 0 : 0;
+    for (;;) {
+        const char *nl = memchr(data, '\n', len);
+        size_t n = nl ? (size_t)(nl - data) : len;
+        rc |= evbuffer_add(out, "data: ", 6);
+        rc |= evbuffer_add(out, data, n);
+        rc |= evbuffer_add(out, "\n", 1);
+        if (!nl) break;
+        data += n + 1;
+        len -= n + 1;
+    }
+    rc |= evbuffer_add(out, "\n", 1);
+    return rc ? -1 : 0;
+}
+
 static int on_event(void *arg, const char *event, const char *data, size_t len) {
     struct xl_stream *st = arg;
     const char *name = event[0] ? event : NULL;
@@ -102,11 +121,11 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
         if (!tmp) return -1;
         int rc = jsonscan_replace_string(data, len, MSG_MODEL_PATH, 2, st->client_model, tmp);
         if (rc == 0) {
-            rc = evbuffer_add_printf(st->out, "event: %s\ndata: ", name) < 0;
-            rc |= evbuffer_add_buffer(st->out, tmp);
-            rc |= evbuffer_add(st->out, "\n\n", 2);
+            size_t n = evbuffer_get_length(tmp);
+            const char *t = (const char *)evbuffer_pullup(tmp, -1);
+            rc = t ? write_event(st->out, name, t, n) : -1;
         } else {
-            rc = sse_write(st->out, name, data, len); /* no model field: forward as is */
+            rc = write_event(st->out, name, data, len); /* no model field: forward as is */
         }
         evbuffer_free(tmp);
         return rc ? -1 : 0;
@@ -116,7 +135,7 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
         take_usage(&st->usage, cJSON_GetObjectItemCaseSensitive(j, "usage"));
         cJSON_Delete(j);
     }
-    if (sse_write(st->out, name, data, len) != 0) return -1;
+    if (write_event(st->out, name, data, len) != 0) return -1;
     if (name && (strcmp(name, "message_stop") == 0 || strcmp(name, "error") == 0)) {
         st->state = ST_STOPPED;
         return 1; /* the Anthropic stream is complete */
