@@ -5,6 +5,7 @@
  * relayed event by event as it arrives; each event's payload is the upstream's bytes, except
  * `message.model` in message_start, which is set back to the model the client asked for. */
 #include <stdlib.h>
+#include "providers/util.h"
 #include <string.h>
 
 #include "jsonscan.h"
@@ -77,7 +78,7 @@ struct xl_stream {
 
 static long num_at(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+    return cJSON_IsNumber(v) ? xl_long(v->valuedouble) : -1;
 }
 
 static void take_usage(struct xl_usage *u, const cJSON *usage) {
