@@ -12,7 +12,7 @@
 #       gcc (or $(CC)) + ASan + UBSan in build-asan: replays the seed corpora and the regression
 #       inputs through driver.c. Fast; what CI runs.
 
-FUZZ_TARGETS ?= http_head http_chunked json5 config sse tokens summary jsonscan \
+FUZZ_TARGETS ?= http_head http_chunked json5 config litellm sse tokens summary jsonscan \
                 stream_anthropic stream_openai stream_gemini \
                 response_anthropic response_openai response_gemini \
                 build_anthropic build_openai build_gemini

@@ -86,7 +86,6 @@ for fmt in streams:
         if b'data:' in lit:
             streams[fmt].append(lit)
             continue
-        j = is_json(lit)
         if isinstance(j, dict):
             if 'error' in j:
                 errors.append(lit)
@@ -211,6 +210,13 @@ for lit in literals('tests/unit/test_config.c'):
 for lit in literals('tests/unit/test_json5.c'):
     if len(lit) > 2:
         add('json5', lit)
+
+# ---- LiteLLM YAML (the example and the YAML texts of its unit test)
+for path in sorted(glob.glob('config/*.yaml')):
+    add('litellm', open(path, 'rb').read())
+for lit in literals('tests/unit/test_litellm.c'):
+    if b'model_list' in lit or b'litellm_params' in lit or b'_settings' in lit:
+        add('litellm', lit)
 
 # ---- SSE and the stream translators
 sse_inputs = streams.pop('sse', []) + [s for v in streams.values() for s in v]
