@@ -555,7 +555,7 @@ static void start_attempt(struct relay *r) {
     static const struct upstream_cbs cbs = {on_head, on_data, on_done, on_error};
     r->t_upstream = now_ms();
     r->call = upstream_send(server_upstream(r->srv), "POST", hr.url, &hr.headers, hr.body, &to,
-                            &cbs, r, &e);
+                            cfg->proxy_url, &cbs, r, &e);
     xl_http_request_free(&hr);
     if (!r->call) {
         err_prefix(&e, "%s/%s", t->provider->name, t->model);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -32,13 +34,21 @@ struct conn {
     struct event *idle_timer;
 };
 
-enum call_state { CS_CONNECTING, CS_WAIT_HEAD, CS_BODY, CS_FINISHED };
+enum call_state {
+    CS_CONNECTING, /* TCP (and TLS) towards the upstream, or towards the proxy */
+    CS_TUNNEL,     /* CONNECT sent to the proxy, waiting for its answer */
+    CS_WAIT_HEAD,
+    CS_BODY,
+    CS_FINISHED
+};
 
 struct upstream_call {
     struct upstream *u;
     struct conn *conn;
     enum call_state state;
     struct http_url url;
+    struct http_url proxy; /* host NULL: direct */
+    char *proxy_auth;      /* "Basic ..." from the proxy URL's user:password, or NULL */
     struct evbuffer *req; /* the serialised request, kept until the head arrives (retry) */
     struct upstream_timeouts t;
     struct upstream_cbs cbs;
@@ -151,6 +161,8 @@ static void call_free(struct upstream_call *c) {
     if (c->body) evbuffer_free(c->body);
     http_head_free(&c->head);
     http_url_free(&c->url);
+    http_url_free(&c->proxy);
+    free(c->proxy_auth);
     free(c);
 }
 
@@ -237,9 +249,56 @@ static bool process_body(struct upstream_call *c) {
     return false;
 }
 
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+static SSL *new_ssl(struct upstream_call *c);
+
+/* The proxy answered our CONNECT: on 200, start TLS to the upstream inside the tunnel. */
+static void tunnel_answer(struct upstream_call *c, struct evbuffer *in) {
+    struct http_head h;
+    enum http_parse_rc rc = http_parse_head(in, false, MAX_RESPONSE_HEAD, &h);
+    if (rc == HTTP_PARSE_NEED_MORE) return;
+    if (rc != HTTP_PARSE_OK) {
+        fail(c, ERR_UPSTREAM, "proxy %s:%d sent a malformed answer to CONNECT", c->proxy.host,
+             c->proxy.port);
+        return;
+    }
+    int status = h.status;
+    http_head_free(&h);
+    if (status != 200) {
+        fail(c, ERR_UPSTREAM, "proxy %s:%d refused to connect to %s:%d (HTTP %d%s)",
+             c->proxy.host, c->proxy.port, c->url.host, c->url.port, status,
+             status == 407 ? ": proxy authentication required, put user:password in PROXY_URL"
+                           : "");
+        return;
+    }
+    SSL *ssl = new_ssl(c);
+    struct bufferevent *f =
+        ssl ? bufferevent_openssl_filter_new(c->u->base, c->conn->bev, ssl,
+                                             BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+            : NULL;
+    if (!f) {
+        if (ssl) SSL_free(ssl);
+        fail(c, ERR_INTERNAL, "cannot start TLS through the proxy");
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(f, 1);
+    c->conn->bev = f; /* the filter owns the tunnel's bufferevent now */
+    c->state = CS_CONNECTING;
+    bufferevent_setwatermark(f, EV_READ, 0, READ_HIGH_WATER);
+    bufferevent_setcb(f, read_cb, NULL, event_cb, c);
+    bufferevent_enable(f, EV_READ | EV_WRITE);
+    arm_timer(c, c->t.connect_ms);
+}
+
 static void read_cb(struct bufferevent *bev, void *arg) {
     struct upstream_call *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
+    if (c->state == CS_TUNNEL) {
+        tunnel_answer(c, in);
+        return;
+    }
     while (!c->have_head) {
         enum http_parse_rc rc = http_parse_head(in, false, MAX_RESPONSE_HEAD, &c->head);
         if (rc == HTTP_PARSE_NEED_MORE) return;
@@ -302,6 +361,25 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         /* no Nagle: the last segment of a request must not wait for the peer's delayed ACK */
         int one = 1;
         setsockopt(bufferevent_getfd(c->conn->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (c->state == CS_CONNECTING && c->proxy.host && c->url.tls &&
+            !bufferevent_openssl_get_ssl(c->conn->bev)) {
+            /* connected to the proxy: ask it for a tunnel to the upstream */
+            struct evbuffer *out = bufferevent_get_output(c->conn->bev);
+            bool v6 = strchr(c->url.host, ':') != NULL;
+            int rc = evbuffer_add_printf(out, "CONNECT %s%s%s:%d HTTP/1.1\r\nHost: %s%s%s:%d\r\n",
+                                         v6 ? "[" : "", c->url.host, v6 ? "]" : "", c->url.port,
+                                         v6 ? "[" : "", c->url.host, v6 ? "]" : "", c->url.port);
+            if (rc >= 0 && c->proxy_auth)
+                rc = evbuffer_add_printf(out, "Proxy-Authorization: %s\r\n", c->proxy_auth);
+            if (rc >= 0) rc = evbuffer_add(out, "\r\n", 2);
+            if (rc < 0) {
+                fail(c, ERR_NOMEM, "cannot send CONNECT to the proxy (out of memory)");
+                return;
+            }
+            c->state = CS_TUNNEL;
+            arm_timer(c, c->t.connect_ms);
+            return;
+        }
         c->state = CS_WAIT_HEAD;
         /* A fresh connection is never retried, so the request moves into the socket's buffer
          * instead of being copied (a reused one keeps its copy until the head arrives). */
@@ -360,6 +438,11 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
     } else if (c->state == CS_CONNECTING && bufferevent_socket_get_dns_error(c->conn->bev)) {
         fail(c, ERR_UPSTREAM, "cannot resolve %s: %s", c->url.host,
              evutil_gai_strerror(bufferevent_socket_get_dns_error(c->conn->bev)));
+    } else if (c->proxy.host && (c->state == CS_CONNECTING || c->state == CS_TUNNEL) &&
+               !bufferevent_openssl_get_ssl(c->conn->bev)) {
+        fail(c, ERR_UPSTREAM, "cannot reach %s:%d through proxy %s:%d: %s", c->url.host,
+             c->url.port, c->proxy.host, c->proxy.port,
+             sockerr ? evutil_socket_error_to_string(sockerr) : "connection failed");
     } else {
         fail(c, ERR_UPSTREAM, "error %s %s:%d: %s", where, c->url.host, c->url.port,
              sockerr ? evutil_socket_error_to_string(sockerr) : "connection failed");
@@ -370,11 +453,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg) {
     (void)fd, (void)what;
     struct upstream_call *c = arg;
     const char *phase = c->state == CS_CONNECTING   ? "connect"
+                        : c->state == CS_TUNNEL    ? "proxy CONNECT"
                         : c->state == CS_WAIT_HEAD ? "first byte"
                                                    : "idle";
-    long ms = c->state == CS_CONNECTING   ? c->t.connect_ms
-              : c->state == CS_WAIT_HEAD ? c->t.first_byte_ms
-                                         : c->t.idle_ms;
+    long ms = c->state == CS_CONNECTING || c->state == CS_TUNNEL ? c->t.connect_ms
+              : c->state == CS_WAIT_HEAD                        ? c->t.first_byte_ms
+                                                                : c->t.idle_ms;
     fail(c, ERR_TIMEOUT, "%s:%d: %s timeout after %ld ms", c->url.host, c->url.port, phase, ms);
 }
 
@@ -383,10 +467,25 @@ static bool is_ip_literal(const char *h) {
     return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
 }
 
+/* A TLS session for the upstream host: SNI, certificate and host-name verification. */
+static SSL *new_ssl(struct upstream_call *c) {
+    SSL *ssl = SSL_new(c->u->ssl);
+    if (!ssl) return NULL;
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (is_ip_literal(c->url.host)) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->url.host);
+    } else {
+        SSL_set_tlsext_host_name(ssl, c->url.host);
+        SSL_set1_host(ssl, c->url.host);
+    }
+    return ssl;
+}
+
 static int start_connection(struct upstream_call *c, struct err *err) {
     struct upstream *u = c->u;
     char key[600];
-    snprintf(key, sizeof key, "%c|%s|%d", c->url.tls ? 's' : 'p', c->url.host, c->url.port);
+    snprintf(key, sizeof key, "%c|%s|%d|%s|%d", c->url.tls ? 's' : 'p', c->url.host, c->url.port,
+             c->proxy.host ? c->proxy.host : "", c->proxy.port);
     struct conn *k = c->retried ? NULL : pool_take(u, key);
     if (k) {
         c->reused = true;
@@ -410,18 +509,11 @@ static int start_connection(struct upstream_call *c, struct err *err) {
         free(k);
         return err_set(err, ERR_NOMEM, "out of memory");
     }
-    if (c->url.tls) {
-        SSL *ssl = SSL_new(u->ssl);
+    if (c->url.tls && !c->proxy.host) {
+        SSL *ssl = new_ssl(c);
         if (!ssl) {
             conn_free(k);
             return err_set(err, ERR_INTERNAL, "cannot create a TLS session");
-        }
-        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        if (is_ip_literal(c->url.host)) {
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), c->url.host);
-        } else {
-            SSL_set_tlsext_host_name(ssl, c->url.host);
-            SSL_set1_host(ssl, c->url.host);
         }
         k->bev = bufferevent_openssl_socket_new(u->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                                 BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -444,13 +536,90 @@ static int start_connection(struct upstream_call *c, struct err *err) {
     arm_timer(c, c->t.connect_ms);
     /* A failure to start (bad address, resolver refusal) is reported through event_cb, which
      * libevent runs deferred; the connect timer bounds the rest. */
-    (void)bufferevent_socket_connect_hostname(k->bev, u->dns, AF_UNSPEC, c->url.host, c->url.port);
+    const char *host = c->proxy.host ? c->proxy.host : c->url.host;
+    int port = c->proxy.host ? c->proxy.port : c->url.port;
+    (void)bufferevent_socket_connect_hostname(k->bev, u->dns, AF_UNSPEC, host, port);
+    return 0;
+}
+
+/* Is `host` covered by a NO_PROXY list ("a.com,.b.org,*,10.0.0.1")? */
+static bool no_proxy_match(const char *list, const char *host) {
+    if (!list) return false;
+    size_t hl = strlen(host);
+    const char *p = list;
+    while (*p) {
+        while (*p == ',' || *p == ' ') p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ') e++;
+        size_t n = (size_t)(e - p);
+        if (n == 1 && *p == '*') return true;
+        const char *q = p;
+        if (n && *q == '.') { /* ".b.org" matches b.org and its subdomains */
+            q++;
+            n--;
+        }
+        if (n && hl >= n && strncasecmp(host + hl - n, q, n) == 0 &&
+            (hl == n || host[hl - n - 1] == '.'))
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+static bool is_loopback_host(const char *h) {
+    return strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcasecmp(h, "localhost") == 0;
+}
+
+/* The proxy for this call: the config's PROXY_URL, else HTTPS_PROXY / HTTP_PROXY (and their
+ * lower-case forms) minus NO_PROXY; never for loopback. Fills c->proxy and c->proxy_auth. */
+static int choose_proxy(struct upstream_call *c, const char *configured, struct err *err) {
+    if (is_loopback_host(c->url.host)) return 0;
+    const char *p = configured && *configured ? configured : NULL;
+    if (!p) {
+        const char *np = getenv("NO_PROXY");
+        if (!np) np = getenv("no_proxy");
+        if (no_proxy_match(np, c->url.host)) return 0;
+        p = c->url.tls ? getenv("HTTPS_PROXY") : getenv("HTTP_PROXY");
+        if (!p || !*p) p = c->url.tls ? getenv("https_proxy") : getenv("http_proxy");
+        if (!p || !*p) return 0;
+    }
+    /* split off user:password@ (http_url_parse refuses userinfo) */
+    const char *scheme_end = strstr(p, "://");
+    const char *hs = scheme_end ? scheme_end + 3 : p;
+    const char *at = strchr(hs, '@');
+    const char *slash = strchr(hs, '/');
+    char *clean = NULL;
+    if (at && (!slash || at < slash)) {
+        size_t ul = (size_t)(at - hs);
+        unsigned char b64[512];
+        if (ul >= 256) return err_set(err, ERR_CONFIG, "the proxy's user:password is too long");
+        int bl = EVP_EncodeBlock(b64, (const unsigned char *)hs, (int)ul);
+        if (bl < 0 || asprintf(&c->proxy_auth, "Basic %s", b64) < 0) c->proxy_auth = NULL;
+        if (asprintf(&clean, "%.*s%s", (int)(hs - p), p, at + 1) < 0) clean = NULL;
+        if (!c->proxy_auth || !clean) {
+            free(clean);
+            return err_set(err, ERR_NOMEM, "out of memory");
+        }
+    }
+    if (!scheme_end) { /* "host:port" alone means an HTTP proxy */
+        char *with = NULL;
+        if (asprintf(&with, "http://%s", clean ? clean : p) < 0) with = NULL;
+        free(clean);
+        if (!with) return err_set(err, ERR_NOMEM, "out of memory");
+        clean = with;
+    }
+    int rc = http_url_parse(clean ? clean : p, &c->proxy);
+    free(clean);
+    if (rc != 0 || c->proxy.tls)
+        return err_set(err, ERR_CONFIG,
+                       "proxy URL not usable: write an HTTP proxy such as http://host:port or "
+                       "http://user:password@host:port (PROXY_URL, or HTTPS_PROXY)");
     return 0;
 }
 
 struct upstream_call *upstream_send(struct upstream *u, const char *method, const char *url,
                                     const struct http_hdrs *headers, struct evbuffer *body,
-                                    const struct upstream_timeouts *t,
+                                    const struct upstream_timeouts *t, const char *proxy_url,
                                     const struct upstream_cbs *cbs, void *arg, struct err *err) {
     struct upstream_call *c = calloc(1, sizeof *c);
     if (!c) {
@@ -468,6 +637,10 @@ struct upstream_call *upstream_send(struct upstream *u, const char *method, cons
         free(c);
         return NULL;
     }
+    if (choose_proxy(c, proxy_url, err) != 0) {
+        call_free(c);
+        return NULL;
+    }
     c->req = evbuffer_new();
     c->body = evbuffer_new();
     c->timer = evtimer_new(u->base, timer_cb, c);
@@ -480,8 +653,18 @@ struct upstream_call *upstream_send(struct upstream *u, const char *method, cons
     size_t blen = body ? evbuffer_get_length(body) : 0;
     bool ipv6 = strchr(c->url.host, ':') != NULL;
     bool default_port = c->url.port == (c->url.tls ? 443 : 80);
-    int rc = evbuffer_add_printf(c->req, "%s %s HTTP/1.1\r\nHost: %s%s%s", method, c->url.path,
-                                 ipv6 ? "[" : "", c->url.host, ipv6 ? "]" : "");
+    int rc;
+    if (c->proxy.host && !c->url.tls) /* plain HTTP through a proxy: the absolute form */
+        rc = evbuffer_add_printf(c->req, "%s http://%s%s%s:%d%s HTTP/1.1\r\n", method,
+                                 ipv6 ? "[" : "", c->url.host, ipv6 ? "]" : "", c->url.port,
+                                 c->url.path);
+    else
+        rc = evbuffer_add_printf(c->req, "%s %s HTTP/1.1\r\n", method, c->url.path);
+    if (rc >= 0 && c->proxy.host && !c->url.tls && c->proxy_auth)
+        rc = evbuffer_add_printf(c->req, "Proxy-Authorization: %s\r\n", c->proxy_auth);
+    if (rc >= 0)
+        rc = evbuffer_add_printf(c->req, "Host: %s%s%s", ipv6 ? "[" : "", c->url.host,
+                                 ipv6 ? "]" : "");
     if (rc >= 0 && !default_port) rc = evbuffer_add_printf(c->req, ":%d", c->url.port);
     if (rc >= 0) rc = evbuffer_add_printf(c->req, "\r\n");
     for (size_t i = 0; rc >= 0 && headers && i < headers->n; i++) {

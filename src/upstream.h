@@ -45,11 +45,14 @@ struct upstream *upstream_new(struct event_base *base, const struct logger *lg, 
 void upstream_free(struct upstream *u);
 
 /* Start a call. `url` is absolute; `headers` are sent as given (Host, Content-Length and
- * Connection are added here); `body` is drained (may be NULL). Callbacks never run before
- * this returns. Returns NULL and fills err when the call cannot start (bad URL, OOM). */
+ * Connection are added here); `body` is drained (may be NULL). `proxy_url` (the config's
+ * PROXY_URL, may be NULL; then HTTPS_PROXY / HTTP_PROXY minus NO_PROXY apply) is an HTTP proxy:
+ * CONNECT tunnels for https, the absolute form for http; loopback is never proxied. Callbacks
+ * never run before this returns. Returns NULL and fills err when the call cannot start (bad
+ * URL, bad proxy, OOM). */
 struct upstream_call *upstream_send(struct upstream *u, const char *method, const char *url,
                                     const struct http_hdrs *headers, struct evbuffer *body,
-                                    const struct upstream_timeouts *t,
+                                    const struct upstream_timeouts *t, const char *proxy_url,
                                     const struct upstream_cbs *cbs, void *arg, struct err *err);
 
 /* Cancel a live call: no callback runs afterwards; its connection is closed. */
