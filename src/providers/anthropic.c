@@ -172,6 +172,16 @@ static int response(const struct xl_request *in, const char *buf, size_t len,
         cJSON_Delete(j);
         return err_set(err, ERR_UPSTREAM, "the upstream answered with a body that is not JSON");
     }
+    /* an object that is not a message (an error object, another API's shape) is not relayed
+     * as a 200: the relay turns it into an Anthropic error */
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    bool message = type ? cJSON_IsString(type) && strcmp(type->valuestring, "message") == 0
+                        : cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "content"));
+    if (!message) {
+        cJSON_Delete(j);
+        return err_set(err, ERR_UPSTREAM,
+                       "the upstream answered with a JSON object that is not a message");
+    }
     if (usage) take_usage(usage, cJSON_GetObjectItemCaseSensitive(j, "usage"));
     cJSON_Delete(j);
     if (jsonscan_replace_string(buf, len, MODEL_PATH, 1, in->client_model, out) != 0 &&
