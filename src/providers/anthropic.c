@@ -10,6 +10,7 @@
 #include "jsonscan.h"
 #include "providers/options.h"
 #include "providers/provider.h"
+#include "providers/util.h"
 #include "sse.h"
 
 static const char *const MODEL_PATH[] = {"model"};
@@ -113,8 +114,22 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
         take_usage(&st->usage, cJSON_GetObjectItemCaseSensitive(j, "usage"));
         cJSON_Delete(j);
     }
+    if (name && strcmp(name, "error") == 0) {
+        /* the provider's message may quote the key it was sent: mask it like any upstream
+         * error text before it reaches the client (rare: one copy per failed stream) */
+        char *masked = malloc(len + 1);
+        if (!masked) return -1;
+        memcpy(masked, data, len);
+        masked[len] = '\0';
+        xl_mask_secrets(masked);
+        int rc = sse_write(st->out, name, masked, strlen(masked));
+        free(masked);
+        if (rc != 0) return -1;
+        st->state = ST_STOPPED;
+        return 1;
+    }
     if (sse_write(st->out, name, data, len) != 0) return -1;
-    if (name && (strcmp(name, "message_stop") == 0 || strcmp(name, "error") == 0)) {
+    if (name && strcmp(name, "message_stop") == 0) {
         st->state = ST_STOPPED;
         return 1; /* the Anthropic stream is complete */
     }
