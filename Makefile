@@ -2,7 +2,7 @@
 # `make` builds ./ccrelay; `make check` is what CI runs (tests, then the sanitizer build's tests).
 
 CC      ?= cc
-PKGS    := lua5.4 libevent libevent_openssl libcjson openssl
+PKGS    := lua5.4 libevent libevent_openssl libcjson openssl yaml-0.1
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
@@ -110,7 +110,7 @@ install: ccrelay
 	install -m 644 lua/*.lua $(DESTDIR)$(PREFIX)/share/ccrelay/lua/
 	for f in lua/lib/*.lua lua/examples/*.lua; do [ -f "$$f" ] && \
 	  install -m 644 "$$f" $(DESTDIR)$(PREFIX)/share/ccrelay/$$f; done; true
-	install -m 644 config/*.json* $(DESTDIR)$(PREFIX)/share/ccrelay/config/ 2>/dev/null || true
+	install -m 644 config/*.json config/*.yaml $(DESTDIR)$(PREFIX)/share/ccrelay/config/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/ccrelay
@@ -124,3 +124,9 @@ fmt:
 
 clean-build:
 	rm -rf build build-asan ccrelay
+
+# The token estimate against Anthropic's published tokenizer, on every fixture (see README).
+tokens-accuracy: ccrelay
+	$(Q)[ -d $(BUILD)/tokcheck/node_modules/@anthropic-ai/tokenizer ] || \
+	  npm install --silent --no-save --prefix $(BUILD)/tokcheck @anthropic-ai/tokenizer@0.0.4
+	$(Q)node scripts/tokens-accuracy.mjs $(SHARED) ./ccrelay $(BUILD)/tokcheck

@@ -26,6 +26,7 @@
 
 #include "embedded.h"
 #include "json5.h"
+#include "litellm.h"
 
 #define CONFIG_MAX_FILE ((size_t)4 << 20)
 #define DEFAULT_SOURCE "<embedded default>"
@@ -1152,6 +1153,108 @@ static int load_top(struct loader *L, cJSON *root) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* LiteLLM model map (src/litellm.c, lua/model_map.lua)                                        */
+
+/* When a LiteLLM config is given (`override`: --litellm-config / $CCRELAY_LITELLM_CONFIG, else
+ * the litellm_config key: a path, or an inline object), read it and merge it into root before
+ * the providers are loaded: its providers are appended to Providers (and then validated like
+ * any other), its model map becomes root.model_map (config.model_map for the policy, whose
+ * built-in rules are then lua/model_map.lua). A relative litellm_config path is taken from the
+ * config file's directory. `read_files` is false for config_load_text, which reads no other
+ * file: a path is then only recorded. Called after load_top, before load_providers. */
+static int merge_litellm(struct loader *L, cJSON *root, const char *override, bool read_files) {
+    struct config *cfg = L->cfg;
+    if (member(root, "model_map"))
+        return fail(L, "model_map", "is built by ccrelay from a LiteLLM config; write "
+                                    "litellm_config (the path of litellm_config.yaml) instead");
+    const cJSON *inl = member(root, "litellm_config");
+    char *path = NULL;
+    if (override && *override) {
+        if (!(path = strdup(override))) return nomem(L);
+    } else if (cfg->litellm_config) {
+        if (!read_files) return 0;
+        const char *slash = strrchr(L->src, '/');
+        size_t n = strlen(cfg->litellm_config) + strlen(L->src) + 2;
+        if (!(path = malloc(n))) return nomem(L);
+        if (cfg->litellm_config[0] != '/' && slash)
+            snprintf(path, n, "%.*s/%s", (int)(slash - L->src), L->src, cfg->litellm_config);
+        else
+            snprintf(path, n, "%s", cfg->litellm_config);
+    } else if (!cJSON_IsObject(inl)) {
+        return 0;
+    }
+    cJSON *ps = cJSON_GetObjectItemCaseSensitive(root, "Providers");
+    if (present(ps) && !cJSON_IsArray(ps)) {
+        free(path);
+        return fail(L, "Providers", "must be a list of provider objects, found %s", type_name(ps));
+    }
+    size_t nt = cJSON_IsArray(ps) ? (size_t)cJSON_GetArraySize(ps) : 0;
+    const char **taken = calloc(nt + 1, sizeof *taken);
+    if (!taken) {
+        free(path);
+        return nomem(L);
+    }
+    size_t k = 0;
+    const cJSON *pj;
+    cJSON_ArrayForEach(pj, ps) taken[k++] = cJSON_GetStringValue(member(pj, "name"));
+    struct litellm_map m;
+    char src[300];
+    snprintf(src, sizeof src, "%s: litellm_config", L->src);
+    int rc = path ? litellm_load_file(path, taken, nt, &m, L->err)
+                  : litellm_from_json(inl, src, taken, nt, &m, L->err);
+    free(taken);
+    if (rc) {
+        free(path);
+        return -1;
+    }
+    if (path) {
+        free(cfg->litellm_config);
+        cfg->litellm_config = path; /* the file actually read, for watching */
+        path = NULL;
+    }
+    if (!ps && !(ps = cJSON_AddArrayToObject(root, "Providers"))) goto oom;
+    char names[200] = "";
+    size_t nl = 0;
+    const cJSON *gp;
+    cJSON_ArrayForEach(gp, m.providers) {
+        int w = snprintf(names + nl, sizeof names - nl, "%s%s", nl ? ", " : "",
+                         cJSON_GetStringValue(member(gp, "name")));
+        if (w > 0 && nl + (size_t)w < sizeof names) nl += (size_t)w;
+    }
+    if (note(L, "model map: %d model names from %s over provider(s) %s; lua/model_map.lua "
+                "routes requests by model name",
+             cJSON_GetArraySize(member(m.model_map, "groups")),
+             cfg->litellm_config ? cfg->litellm_config : src, names))
+        goto bad;
+    while (m.providers->child)
+        cJSON_AddItemToArray(ps, cJSON_DetachItemViaPointer(m.providers, m.providers->child));
+    cJSON_AddItemToObject(root, "model_map", m.model_map);
+    m.model_map = NULL;
+    if (m.master_key && !cfg->apikey) {
+        cfg->apikey = m.master_key;
+        m.master_key = NULL;
+    }
+    if (m.timeout_ms > 0 && !present(member(root, "API_TIMEOUT_MS"))) {
+        const cJSON *lim = member(root, "LIMITS");
+        cfg->api_timeout_ms = m.timeout_ms;
+        if (!present(member(lim, "first_byte_timeout_ms"))) cfg->first_byte_timeout_ms = m.timeout_ms;
+        if (!present(member(lim, "idle_timeout_ms"))) cfg->idle_timeout_ms = m.timeout_ms;
+    }
+    for (size_t i = 0; i < m.nnotes; i++)
+        if (note(L, "%s", m.notes[i])) {
+            litellm_map_free(&m);
+            return -1;
+        }
+    litellm_map_free(&m);
+    return 0;
+oom:
+    nomem(L);
+bad:
+    litellm_map_free(&m);
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Public API                                                                                  */
 
 static void strv_free(char **v, size_t n) {
@@ -1184,7 +1287,8 @@ void config_free(struct config *cfg) {
 }
 
 static int load_impl(const char *text, size_t len, const char *source, bool dflt,
-                     struct config **out, struct err *err) {
+                     const char *litellm_path, bool read_files, struct config **out,
+                     struct err *err) {
     *out = NULL;
     if (len > CONFIG_MAX_FILE)
         return err_set(err, ERR_CONFIG, "%s: %zu bytes is too large for a config (the limit is "
@@ -1220,11 +1324,18 @@ static int load_impl(const char *text, size_t len, const char *source, bool dflt
         goto bad;
     }
     if (interpolate(&L, cfg->root)) goto bad;
-    if (dflt && default_keys(&L, cfg->root, &ks, &nks)) goto bad;
+    bool litellm = litellm_path && *litellm_path;
+    if (dflt && litellm) { /* the LiteLLM file replaces the default's providers and routes */
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg->root, "Providers");
+        cJSON_DeleteItemFromObjectCaseSensitive(cfg->root, "Router");
+    }
+    bool dkeys = dflt && !litellm;
+    if (dkeys && default_keys(&L, cfg->root, &ks, &nks)) goto bad;
     if (load_top(&L, cfg->root)) goto bad;
+    if (merge_litellm(&L, cfg->root, litellm_path, read_files)) goto bad;
     if (load_providers(&L, cfg->root)) goto bad;
     if (load_router(&L, cfg->root)) goto bad;
-    if (dflt && apply_default_keys(&L, cfg->root, ks, nks)) goto bad;
+    if (dkeys && apply_default_keys(&L, cfg->root, ks, nks)) goto bad;
     if (!is_loopback(cfg->host) && !cfg->apikey) {
         /* As Claude Code Router does (so its configs load as they are): without APIKEY the
          * proxy stays on loopback, and the start-up notes say why. */
@@ -1260,7 +1371,7 @@ bad:
 
 int config_load_text(const char *text, size_t len, const char *source, struct config **out,
                      struct err *err) {
-    return load_impl(text, len, source ? source : "<config>", false, out, err);
+    return load_impl(text, len, source ? source : "<config>", false, NULL, false, out, err);
 }
 
 static int read_file(const char *path, char **out, size_t *len, struct err *err) {
@@ -1323,17 +1434,18 @@ static int read_file(const char *path, char **out, size_t *len, struct err *err)
 
 int config_load(const char *path, struct config **out, struct err *err) {
     *out = NULL;
+    const char *litellm = getenv("CCRELAY_LITELLM_CONFIG"); /* set by --litellm-config */
     if (!path) {
         const struct embedded_file *f = embedded_find(DEFAULT_NAME);
         if (!f)
             return err_set(err, ERR_INTERNAL, "%s is missing from this build; rebuild ccrelay",
                            DEFAULT_NAME);
-        return load_impl(f->data, f->len, DEFAULT_SOURCE, true, out, err);
+        return load_impl(f->data, f->len, DEFAULT_SOURCE, true, litellm, true, out, err);
     }
     char *text;
     size_t len = 0;
     if (read_file(path, &text, &len, err)) return -1;
-    int rc = load_impl(text, len, path, false, out, err);
+    int rc = load_impl(text, len, path, false, litellm, true, out, err);
     free(text);
     return rc;
 }

@@ -46,7 +46,8 @@ struct config {
     enum log_level log_level; /* LOG_LEVEL, default info */
     char *custom_router_path; /* CUSTOM_ROUTER_PATH (expanded ~), NULL when unset */
     char *proxy_url;          /* PROXY_URL, NULL when unset */
-    char *litellm_config;     /* litellm_config, NULL when unset */
+    char *litellm_config;     /* litellm_config, NULL when unset; once loaded, the path of the
+                               * LiteLLM file actually read (--litellm-config wins) */
 
     /* Limits and timeouts (ms / bytes). API_TIMEOUT_MS sets the first-byte and idle timeouts. */
     long api_timeout_ms;        /* default 600000 */
@@ -71,9 +72,14 @@ struct config {
  * NULL. */
 char *config_default_path(void);
 
-/* Load from `path`; NULL means the embedded default. */
+/* Load from `path`; NULL means the embedded default. A LiteLLM config (src/litellm.h) named by
+ * $CCRELAY_LITELLM_CONFIG (what --litellm-config sets; it wins) or by the litellm_config key is
+ * read and merged: its providers join Providers, its model map becomes root.model_map (the
+ * policy's config.model_map; the built-in rules are then lua/model_map.lua). With the embedded
+ * default, the LiteLLM file replaces the default's providers and routes. */
 int config_load(const char *path, struct config **out, struct err *err);
-/* Load from text; `source` names it in error messages. */
+/* Load from text; `source` names it in error messages. Reads no other file: a litellm_config
+ * path is recorded, not read (an inline litellm_config object is merged). */
 int config_load_text(const char *text, size_t len, const char *source, struct config **out,
                      struct err *err);
 void config_free(struct config *cfg);

@@ -46,6 +46,20 @@ int http_hdrs_add(struct http_hdrs *h, const char *name, const char *value) {
     return hdrs_add_n(h, name, strlen(name), value, strlen(value));
 }
 
+int http_hdrs_set(struct http_hdrs *h, const char *name, const char *value) {
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (strcasecmp(h->v[i].name, name) == 0) {
+            free(h->v[i].name);
+            free(h->v[i].value);
+            continue;
+        }
+        h->v[k++] = h->v[i];
+    }
+    h->n = k;
+    return http_hdrs_add(h, name, value);
+}
+
 const char *http_hdrs_get(const struct http_hdrs *h, const char *name) {
     for (size_t i = 0; i < h->n; i++)
         if (strcasecmp(h->v[i].name, name) == 0) return h->v[i].value;

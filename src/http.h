@@ -23,6 +23,8 @@ struct http_hdrs {
 void http_hdrs_init(struct http_hdrs *h);
 void http_hdrs_free(struct http_hdrs *h);
 int http_hdrs_add(struct http_hdrs *h, const char *name, const char *value); /* copies; -1 OOM */
+/* Set a header: replaces every existing value of that name (case-insensitive), or adds it. */
+int http_hdrs_set(struct http_hdrs *h, const char *name, const char *value);
 /* First value of a header (name compared case-insensitively), or NULL. */
 const char *http_hdrs_get(const struct http_hdrs *h, const char *name);
 

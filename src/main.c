@@ -60,6 +60,7 @@ static const char USAGE[] =
     "  --host HOST        listen address (default 127.0.0.1, or HOST in the config)\n"
     "  --port PORT        listen port (default 3456, or PORT in the config)\n"
     "  --log-level LEVEL  error | warn | info | debug\n"
+    "  --litellm-config FILE  route by a LiteLLM litellm_config.yaml (model_list)\n"
     "  -h, --help         help (also `ccrelay <command> --help`)\n";
 
 static const struct {
@@ -542,7 +543,7 @@ int main(int argc, char **argv) {
             break;
         }
         static const char *const names[] = {"--config", "--host", "--port", "--log-level",
-                                            "--pid-file"};
+                                            "--pid-file", "--litellm-config"};
         size_t k, nl = 0;
         for (k = 0; k < sizeof names / sizeof *names; k++) {
             nl = strlen(names[k]);
@@ -575,8 +576,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
             o.log_level = v;
-        } else {
+        } else if (k == 4) {
             o.pid_file = v;
+        } else {
+            /* read by config_load (src/config.h); the environment carries it into reloads and
+             * into the background server of `start` */
+            setenv("CCRELAY_LITELLM_CONFIG", v, 1);
         }
     }
     int rest = i;

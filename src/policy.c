@@ -1043,12 +1043,17 @@ int policy_new(const struct config *cfg, const struct logger *lg, struct policy 
     if (!p) return err_set(err, ERR_NOMEM, "policy: out of memory");
     p->cfg = cfg;
     p->lg = lg;
-    const struct embedded_file *ef = embedded_find("lua/router.lua");
+    /* A LiteLLM model map (config.c, src/litellm.c) replaces the scenario rules. */
+    const char *builtin =
+        cfg && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(cfg->root, "model_map"))
+            ? "lua/model_map.lua"
+            : "lua/router.lua";
+    const struct embedded_file *ef = embedded_find(builtin);
     if (!ef) {
         free(p);
-        return err_set(err, ERR_INTERNAL, "policy: lua/router.lua is not compiled in (build bug)");
+        return err_set(err, ERR_INTERNAL, "policy: %s is not compiled in (build bug)", builtin);
     }
-    if (lstate_open(&p->builtin, cfg, lg, "lua/router.lua", ef->data, ef->len, NULL, err) != 0) {
+    if (lstate_open(&p->builtin, cfg, lg, builtin, ef->data, ef->len, NULL, err) != 0) {
         free(p);
         return -1;
     }

@@ -23,6 +23,7 @@
 #define PING_INTERVAL_S 10
 #define MAX_RETRY_AFTER_MS 60000
 #define KEY_REST_DEFAULT_MS 30000.0
+#define USAGE_GRACE_MS 1500
 
 enum relay_state {
     RS_ATTEMPT,   /* an upstream call is under way; nothing sent to the client yet */
@@ -64,6 +65,7 @@ struct relay {
     bool translator_done;
     bool paused;
     struct event *ping;
+    struct event *linger; /* usage grace timer after the answer ended (Chat Completions) */
 
     struct xl_usage usage;
     double t_start, t_upstream, t_first_byte;
@@ -107,6 +109,7 @@ static void relay_free(struct relay *r) {
     if (r->call) upstream_cancel(r->call);
     if (r->xs && r->ops) r->ops->stream_free(r->xs);
     if (r->ping) event_free(r->ping);
+    if (r->linger) event_free(r->linger);
     if (r->have_dec) route_decision_free(&r->dec);
     if (r->have_sum) summary_free(&r->sum);
     cJSON_Delete(r->body);
@@ -388,8 +391,49 @@ static int on_data(void *arg, struct evbuffer *data) {
         fail_stream(r, &e);
         return 1;
     }
-    if (rc == XL_DONE) r->translator_done = true;
+    if (rc == XL_DONE) {
+        r->translator_done = true;
+    } else if (r->linger && provider_stream_lingering(r->ops->format, r->xs)) {
+        struct timeval tv = {USAGE_GRACE_MS / 1000, (USAGE_GRACE_MS % 1000) * 1000};
+        evtimer_add(r->linger, &tv);
+    } else if (r->linger) {
+        evtimer_del(r->linger);
+    }
     return 0;
+}
+
+static void finish_stream(struct relay *r);
+
+/* The upstream finished its answer but sent neither usage nor the end of the body within the
+ * grace time: complete the client's stream with what is known and let the upstream go. */
+static void linger_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct relay *r = arg;
+    if (r->call) {
+        upstream_cancel(r->call);
+        r->call = NULL;
+    }
+    finish_stream(r);
+}
+
+/* The upstream's body ended (or the usage grace time ran out): close the Anthropic stream. */
+static void finish_stream(struct relay *r) {
+    struct err e = {0};
+    if (r->linger) evtimer_del(r->linger);
+    int rc = r->translator_done ? XL_DONE : r->ops->stream_end(r->xs, r->out, &e);
+    r->ops->stream_usage(r->xs, &r->usage);
+    flush_out(r);
+    if (rc < 0) {
+        fail_stream(r, &e);
+        return;
+    }
+    if (r->state == RS_ATTEMPT) { /* an empty stream: nothing was ever sent */
+        err_set(&e, ERR_UPSTREAM, "the upstream answered with an empty stream");
+        fail_err(r, &e);
+        return;
+    }
+    client_stream_end(r->cl);
+    finish(r, 200);
 }
 
 static void on_done(void *arg) {
@@ -401,20 +445,7 @@ static void on_done(void *arg) {
     }
     struct err e = {0};
     if (r->stream) {
-        int rc = r->translator_done ? XL_DONE : r->ops->stream_end(r->xs, r->out, &e);
-        r->ops->stream_usage(r->xs, &r->usage);
-        flush_out(r);
-        if (rc < 0) {
-            fail_stream(r, &e);
-            return;
-        }
-        if (r->state == RS_ATTEMPT) { /* an empty stream: nothing was ever sent */
-            err_set(&e, ERR_UPSTREAM, "the upstream answered with an empty stream");
-            fail_err(r, &e);
-            return;
-        }
-        client_stream_end(r->cl);
-        finish(r, 200);
+        finish_stream(r);
         return;
     }
     size_t n = evbuffer_get_length(r->up_body);
@@ -561,9 +592,10 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
     r->up_body = evbuffer_new();
     r->out = evbuffer_new();
     r->ping = evtimer_new(server_base(s), ping_cb, r);
+    r->linger = evtimer_new(server_base(s), linger_cb, r);
     client_set_relay(c, r);
     struct err e = {0};
-    if (!r->path || !r->raw || !r->up_body || !r->out || !r->ping) {
+    if (!r->path || !r->raw || !r->up_body || !r->out || !r->ping || !r->linger) {
         err_set(&e, ERR_NOMEM, "out of memory");
         fail_err(r, &e);
         return;

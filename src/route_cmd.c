@@ -173,7 +173,13 @@ int check_cmd_run(const struct config *cfg, const struct logger *lg, FILE *out, 
     if (policy_new(cfg, lg, &p, err) != 0) return -1;
     const char *custom = policy_custom_path(p);
     if (cfg && cfg->source) fprintf(out, "config:    %s\n", cfg->source);
-    fprintf(out, "policy:    built-in rules (lua/router.lua, compiled in)\n");
+    const cJSON *mm = cfg ? cJSON_GetObjectItemCaseSensitive(cfg->root, "model_map") : NULL;
+    if (mm)
+        fprintf(out, "policy:    model map of %s (lua/model_map.lua, compiled in), %d model names\n",
+                cfg->litellm_config ? cfg->litellm_config : "litellm_config",
+                cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(mm, "groups")));
+    else
+        fprintf(out, "policy:    built-in rules (lua/router.lua, compiled in)\n");
     if (custom) {
         const char *const *files;
         size_t n = policy_files(p, &files);
@@ -195,7 +201,7 @@ int check_cmd_run(const struct config *cfg, const struct logger *lg, FILE *out, 
             if (v && !cJSON_IsNull(v) && !cJSON_IsString(v)) {
                 fprintf(out, "Router.%-12s not a \"provider,model\" string\n", ROUTER_KEYS[i]);
                 if (!bad++) snprintf(first, sizeof first, "Router.%s is not a string", ROUTER_KEYS[i]);
-            } else if (strcmp(ROUTER_KEYS[i], "default") == 0) {
+            } else if (strcmp(ROUTER_KEYS[i], "default") == 0 && !mm) {
                 fprintf(out, "Router.%-12s unset: requests no rule claims get no route\n",
                         ROUTER_KEYS[i]);
                 if (!bad++) snprintf(first, sizeof first, "Router.default is not set");

@@ -551,6 +551,7 @@ static void update_watch(struct server *s) {
     const char *paths[64];
     size_t n = 0;
     if (s->config_path) paths[n++] = s->config_path;
+    if (s->gen->cfg->litellm_config) paths[n++] = s->gen->cfg->litellm_config;
     const char *const *files = NULL;
     size_t nf = policy_files(s->gen->pol, &files);
     for (size_t i = 0; i < nf && n < sizeof paths / sizeof *paths; i++) paths[n++] = files[i];

@@ -303,8 +303,9 @@ static void event_cb(struct bufferevent *bev, short what, void *arg) {
         int one = 1;
         setsockopt(bufferevent_getfd(c->conn->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         c->state = CS_WAIT_HEAD;
-        size_t n = evbuffer_get_length(c->req);
-        if (bufferevent_write(c->conn->bev, evbuffer_pullup(c->req, -1), n) != 0) {
+        /* A fresh connection is never retried, so the request moves into the socket's buffer
+         * instead of being copied (a reused one keeps its copy until the head arrives). */
+        if (bufferevent_write_buffer(c->conn->bev, c->req) != 0) {
             fail(c, ERR_UPSTREAM, "cannot send the request to %s (out of memory)", c->url.host);
             return;
         }

@@ -334,7 +334,7 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
         v = xl_opt(p, model, "plugins");
         c->or_plugins = cJSON_IsArray(v) ? v : NULL;
         c->http_referer =
-            xl_opt_str(p, model, "http_referer", "https://github.com/ccrelay/ccrelay");
+            xl_opt_str(p, model, "http_referer", NULL);
         c->x_title = xl_opt_str(p, model, "x_title", "ccrelay");
     }
 }
@@ -1263,7 +1263,8 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
             if (!h->string || !cJSON_IsString(h)) continue;
             if (strcasecmp(h->string, "host") == 0 || strcasecmp(h->string, "content-length") == 0)
                 continue;
-            if (xl_hdrs_add(&out->headers, h->string, h->valuestring) < 0) goto nomem;
+            /* merged last: a configured header replaces a default of the same name */
+            if (http_hdrs_set(&out->headers, h->string, h->valuestring) < 0) goto nomem;
         }
     }
     if (!out->body && !(out->body = evbuffer_new())) goto nomem;

@@ -83,6 +83,9 @@ struct xl_error; /* providers/util.h */
  * upstream's own error payload (type, status, message, retry hints). -1 when the format has no
  * such mapping or the stream did not fail that way (then the call's err says it all). */
 int provider_stream_error(enum wire_format f, const struct xl_stream *st, struct xl_error *out);
+/* The answer is complete but the upstream may still send usage (Chat Completions sends it after
+ * finish_reason): the relay waits a short grace time, then calls stream_end itself. */
+bool provider_stream_lingering(enum wire_format f, const struct xl_stream *st);
 /* Provider-specific checks of a config entry (e.g. Claude Code Router transformer names). */
 int provider_check(const struct cfg_provider *p, struct err *err);
 

@@ -40,3 +40,7 @@ int provider_check(const struct cfg_provider *p, struct err *err) {
     if (p->format == FMT_OPENAI) return openai_check_transformers(p, err);
     return 0;
 }
+
+bool provider_stream_lingering(enum wire_format f, const struct xl_stream *st) {
+    return f == FMT_OPENAI && openai_stream_awaiting_usage(st);
+}

@@ -3,7 +3,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  fixtures, mockUpstream, startRelay, request, parseSSE, checkAnthropicStream, oaiChunks, sleep,
+  fixtures, mockUpstream, startRelay, request, parseSSE, checkAnthropicStream, oaiChunks, sleep, waitFor,
 } from './lib.mjs';
 
 const FIX = fixtures().filter((f) => !f.path.includes('count_tokens'));
@@ -32,6 +32,7 @@ before(async () => {
     for (const c of s.chunks) {
       if (res.destroyed) return;
       if (c === 'RESET') { res.socket.destroy(); return; }
+      if (c === 'HANG') return; // say nothing more, keep the connection open
       res.write(c);
       if (s.delayMs) await sleep(s.delayMs);
     }
@@ -40,7 +41,7 @@ before(async () => {
   relay = await startRelay({
     LOG_LEVEL: 'info',
     Providers: [
-      { name: 'oai', api_base_url: mock.url('/v1/chat/completions'), api_key: 'sk-oai-secret', models: ['gpt-test'], options: { max_tokens: 16384 } },
+      { name: 'oai', api_base_url: mock.url('/v1/chat/completions'), api_key: 'sk-oai-secret', models: ['gpt-test'], options: { max_tokens: 16384, profile: 'openrouter', extra_headers: { 'X-Title': 'my-team' } } },
       { name: 'pool', api_base_url: mock.url('/pool/v1/chat/completions'), api_key: ['sk-pool-key-A', 'sk-pool-key-B'], models: ['gpt-pool'] },
     ],
     Router: { default: 'oai,gpt-test' },
@@ -52,6 +53,7 @@ function checkChatRequest(up, f) {
   const b = up.body;
   assert.equal(up.url, '/v1/chat/completions');
   assert.equal(up.headers.authorization, 'Bearer sk-oai-secret');
+  assert.equal(up.headers['x-title'], 'my-team', 'a configured header replaces the default');
   for (const h of ['x-api-key', 'anthropic-beta', 'anthropic-version', 'x-claude-code-session-id']) assert.equal(up.headers[h], undefined, `${h} leaked`);
   assert.equal(b.model, 'gpt-test');
   assert.ok(Array.isArray(b.messages) && b.messages.length > 0);
@@ -176,6 +178,18 @@ describe('stream translation', () => {
     assert.equal(ev[0].event, 'message_start');
     assert.equal(ev.at(-1).event, 'error');
     assert.equal(JSON.parse(ev.at(-1).data).error.type, 'rate_limit_error');
+  });
+
+  test('an upstream that finishes but never sends usage or [DONE] is completed after a grace time', async () => {
+    const chunks = oaiChunks([{ role: 'assistant', content: 'done' }], { usage: null });
+    script = () => ({ chunks: [...chunks.slice(0, -1), 'HANG'] }); // no [DONE], no end of body
+    const n = mock.requests.length;
+    const t0 = Date.now();
+    const m = checkAnthropicStream(parseSSE((await ask()).body));
+    assert.equal(m.content[0].text, 'done');
+    assert.equal(m.stop_reason, 'end_turn');
+    assert.ok(Date.now() - t0 < 5000, 'completed well before the idle timeout');
+    await waitFor(() => mock.requests[n].closed, 2000, 'the upstream request released');
   });
 
   test('a stream cut before finish ends with an error event, never malformed SSE', async () => {

@@ -167,6 +167,20 @@ static void splits_provider_urls(void **state) {
         assert_int_equal(http_url_parse(bad[i], &u), -1);
 }
 
+static void set_replaces_every_value_of_a_name(void **state) {
+    (void)state;
+    struct http_hdrs h;
+    http_hdrs_init(&h);
+    http_hdrs_add(&h, "x-title", "ccrelay");
+    http_hdrs_add(&h, "accept", "text/event-stream");
+    http_hdrs_add(&h, "X-Title", "again");
+    assert_int_equal(http_hdrs_set(&h, "X-TITLE", "mine"), 0);
+    assert_int_equal(h.n, 2);
+    assert_string_equal(http_hdrs_get(&h, "x-title"), "mine");
+    assert_string_equal(http_hdrs_get(&h, "accept"), "text/event-stream");
+    http_hdrs_free(&h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_a_claude_code_request_head),
@@ -177,6 +191,7 @@ int main(void) {
         cmocka_unit_test(decodes_chunked_bodies_at_every_split),
         cmocka_unit_test(refuses_bad_chunk_sizes),
         cmocka_unit_test(splits_provider_urls),
+        cmocka_unit_test(set_replaces_every_value_of_a_name),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }
