@@ -68,6 +68,7 @@ struct xl_stream {
     enum st_state state;
     struct sse_parser sse;
     char *client_model;
+    const char *api_key; /* borrowed from the request (the relay's generation outlives us) */
     struct xl_usage usage;
     struct evbuffer *out; /* valid during feed */
     struct err *err;
@@ -122,6 +123,12 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
         memcpy(masked, data, len);
         masked[len] = '\0';
         xl_mask_secrets(masked);
+        size_t k = st->api_key ? strlen(st->api_key) : 0;
+        char *p = k >= 6 ? strstr(masked, st->api_key) : NULL;
+        for (; p; p = strstr(p + 3, st->api_key)) {
+            memcpy(p, "***", 3); /* the exact key, whatever its shape */
+            memmove(p + 3, p + k, strlen(p + k) + 1);
+        }
         int rc = sse_write(st->out, name, masked, strlen(masked));
         free(masked);
         if (rc != 0) return -1;
@@ -144,6 +151,7 @@ static struct xl_stream *stream_new(const struct xl_request *in, struct err *err
         err_set(err, ERR_NOMEM, "out of memory");
         return NULL;
     }
+    st->api_key = in->api_key;
     return st;
 }
 

@@ -13,7 +13,7 @@ import {
 } from './lib.mjs';
 
 const CLIENT_KEY = 'ccr-client-key-7Q9zX2';
-const KEYS = ['sk-ant-literal-K3y1xyz', 'sk-oai-fromenv-K3y2xyz', 'pool-key-A-K3y3xyz', 'pool-key-B-K3y4xyz', 'AIzaGemK3y5xyz'];
+const KEYS = ['ant-literal-K3y1xyz', 'sk-oai-fromenv-K3y2xyz', 'pool-key-A-K3y3xyz', 'pool-key-B-K3y4xyz', 'AIzaGemK3y5xyz'];
 const SECRETS = [CLIENT_KEY, ...KEYS];
 // also a recognisable fragment of each, in case something prints a prefix or a suffix
 const FRAGMENTS = SECRETS.flatMap((k) => [k, k.slice(-10)]);
@@ -52,7 +52,7 @@ before(async () => {
     const stream = rec.body?.stream || req.url.includes('streamGenerateContent');
     if (mode === 'echo-key') { // providers do this: "Incorrect API key provided: sk-...xyz"
       res.writeHead(req.url.includes('pool') ? 429 : 401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${sent}. You can find your API key at https://example`, type: 'invalid_request_error', code: 'invalid_api_key' } }));
+      res.end(JSON.stringify({ error: { message: `Incorrect API key provided: ${sent}, that is ${sent.replace(/^Bearer /, '')}. You can find your API key at https://example`, type: 'invalid_request_error', code: 'invalid_api_key' } }));
       return;
     }
     if (mode === 'echo-key-stream') {
