@@ -148,6 +148,34 @@ describe('malformed upstream streams', () => {
       await servesStill(fmt);
     });
 
+    test(`${fmt}: a reset right after the response headers is a 502 naming the provider`, async () => {
+      plan = (rec, f, req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.flushHeaders();
+        setTimeout(() => res.socket.destroy(), 30);
+      };
+      const r = await request(relay.port, { body: body(fmt) });
+      const e = anthropicError(r, `${fmt} reset after headers`);
+      assert.equal(e.status, 502, JSON.stringify(e));
+      assert.match(e.message, new RegExp(MODEL[fmt].split(',')[0]));
+      await servesStill(fmt);
+    });
+
+    test(`${fmt}: a reset in the middle of an event ends the stream with an error event`, async () => {
+      plan = (rec, f, req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const ev = goodEvents(f, rec.body?.model);
+        const k = Math.min(2, ev.length - 1);
+        res.write(ev.slice(0, k).join('') + ev[k].slice(0, 25));
+        setTimeout(() => res.socket.destroy(), 30);
+      };
+      const r = await request(relay.port, { body: body(fmt) });
+      const e = anthropicError(r, `${fmt} reset mid-event`);
+      assert.equal(e.status, 200);
+      assert.match(e.message, /closed|reset/i);
+      await servesStill(fmt);
+    });
+
     test(`${fmt}: an event of 10 MB is relayed or refused cleanly, within bounded memory`, async () => {
       const big = 'A'.repeat(10 * 1024 * 1024);
       plan = (rec, f, req, res) => {
