@@ -126,6 +126,8 @@ static enum http_parse_rc parse_lines(char *s, size_t len, bool is_request,
             !isdigit((unsigned char)p[2]) || (p[3] && p[3] != ' '))
             return HTTP_PARSE_BAD;
         out->status = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+        /* "000".."099" are no status (RFC 9110 15): status 0 would read as "no HTTP error" */
+        if (out->status < 100) return HTTP_PARSE_BAD;
         out->reason = strdup(p[3] ? p + 4 : "");
         if (!out->reason) return HTTP_PARSE_BAD;
     }

@@ -24,10 +24,11 @@ static size_t skip_value(const char *s, size_t n, size_t i) {
     if (i >= n) return 0;
     if (s[i] == '"') return skip_string(s, n, i);
     if (s[i] != '{' && s[i] != '[') {
+        size_t from = i;
         while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
                s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
             i++;
-        return i;
+        return i > from ? i : 0; /* `"k":]` has no value */
     }
     size_t depth = 0;
     for (; i < n; i++) {

@@ -35,6 +35,7 @@ void log_init(struct logger *lg, enum log_level level, FILE *out) {
     lg->level = level;
     lg->out = out;
     lg->owns_out = 0;
+    lg->worker = 0;
 }
 
 int log_open_file(struct logger *lg, const char *path) {
@@ -66,6 +67,12 @@ void log_msg(const struct logger *lg, enum log_level level, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    fprintf(lg->out, "%s.%03ldZ %-5s %s\n", ts, (long)(tv.tv_usec / 1000), names[level], line);
+    /* one write per line, so that the lines of several workers sharing stderr never mix */
+    char whole[4300];
+    char wtag[16] = "";
+    if (lg->worker > 0) snprintf(wtag, sizeof wtag, "w%d ", lg->worker);
+    int n = snprintf(whole, sizeof whole, "%s.%03ldZ %-5s %s%s\n", ts, (long)(tv.tv_usec / 1000),
+                     names[level], wtag, line);
+    if (n > 0) fwrite(whole, 1, (size_t)n < sizeof whole ? (size_t)n : sizeof whole - 1, lg->out);
     fflush(lg->out);
 }

@@ -14,6 +14,7 @@ struct logger {
     enum log_level level;
     FILE *out;    /* stderr or an opened file; closed by log_close if owned */
     int owns_out; /* 1 when out was opened by log_open_file */
+    int worker;   /* > 0: this process is worker N of several; lines say so */
 };
 
 /* Parse "error|warn|info|debug|trace" (also "fatal", "warning"). Returns -1 when unknown. */

@@ -35,6 +35,7 @@ struct opts {
     int port;
     const char *log_level;
     const char *pid_file;
+    int workers; /* -1: one per core (1 with --port 0) */
 };
 
 static const char USAGE[] =
@@ -60,6 +61,8 @@ static const char USAGE[] =
     "  --host HOST        listen address (default 127.0.0.1, or HOST in the config)\n"
     "  --port PORT        listen port (default 3456, or PORT in the config)\n"
     "  --log-level LEVEL  error | warn | info | debug\n"
+    "  --workers N        serve / start: N processes share the port (SO_REUSEPORT);\n"
+    "                     default one per core (one with --port 0)\n"
     "  --litellm-config FILE  route by a LiteLLM litellm_config.yaml (model_list)\n"
     "  -h, --help         help (also `ccrelay <command> --help`)\n";
 
@@ -213,7 +216,9 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg) {
     event_base_loopexit(sc->base, &limit);
 }
 
-static int cmd_serve(const struct opts *o) {
+/* Run one server process. worker > 0: one of several sharing the port (SO_REUSEPORT) under a
+ * supervisor, which owns the pid file. */
+static int run_server(const struct opts *o, int worker) {
     struct err e = {0};
     char *path = NULL;
     struct config *cfg = load_config(o, &path, &e);
@@ -223,6 +228,7 @@ static int cmd_serve(const struct opts *o) {
     }
     struct logger lg;
     log_init(&lg, cfg->log_level, stderr);
+    lg.worker = worker;
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();
     if (!base) {
@@ -237,7 +243,7 @@ static int cmd_serve(const struct opts *o) {
     for (char **n = cfg->notes; n && *n; n++) nnotes++;
     notes = calloc(nnotes + 1, sizeof *notes);
     for (size_t i = 0; notes && i < nnotes; i++) notes[i] = strdup(cfg->notes[i]);
-    struct server_opts so = {.config_path = path};
+    struct server_opts so = {.config_path = path, .reuse_port = worker > 0};
     struct server *srv = server_new(base, &lg, cfg, &so, &e); /* takes cfg */
     if (!srv) {
         fprintf(stderr, "ccrelay: %s\n", e.msg);
@@ -264,7 +270,7 @@ static int cmd_serve(const struct opts *o) {
             log_info(&lg, "route %-12s -> %s", rt->string, rt->valuestring);
     }
     FILE *pf = NULL;
-    if (o->pid_file && (pf = fopen(o->pid_file, "w")) != NULL) {
+    if (worker == 0 && o->pid_file && (pf = fopen(o->pid_file, "w")) != NULL) {
         fprintf(pf, "%ld %d\n", (long)getpid(), server_port(srv));
         fclose(pf);
     }
@@ -275,7 +281,7 @@ static int cmd_serve(const struct opts *o) {
     if (sigterm) evsignal_add(sigterm, NULL);
     event_base_dispatch(base);
     log_info(&lg, "ccrelay stopped");
-    if (o->pid_file) unlink(o->pid_file);
+    if (worker == 0 && o->pid_file) unlink(o->pid_file);
     if (sigint) event_free(sigint);
     if (sigterm) event_free(sigterm);
     if (sc.check) event_free(sc.check);
@@ -283,6 +289,151 @@ static int cmd_serve(const struct opts *o) {
     event_base_free(base);
     free(path);
     return 0;
+}
+
+/* ---- several workers sharing the port ---- */
+
+/* Is host:port free? A bind without SO_REUSEPORT fails when anything holds the port, another
+ * ccrelay's workers included (which a SO_REUSEPORT bind would silently join). */
+static int port_free(const char *host, int port, char *why, size_t n) {
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai) {
+        snprintf(why, n, "cannot resolve listen address %s", host);
+        return 0;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    int one = 1, ok = 0;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+        if (!ok && errno == EADDRINUSE)
+            snprintf(why, n,
+                     "port %d on %s is already in use: is ccrelay already running (`ccrelay "
+                     "status`)? Stop it, or choose another port with --port",
+                     port, host);
+        else if (!ok)
+            snprintf(why, n, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return ok;
+}
+
+static pid_t spawn_worker(const struct opts *o, int idx, const sigset_t *orig) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigprocmask(SIG_SETMASK, orig, NULL);
+        _exit(run_server(o, idx));
+    }
+    return pid;
+}
+
+/* The supervisor: starts the workers, passes SIGHUP / SIGTERM / SIGINT on, restarts a worker
+ * that dies (giving up when they keep dying at once), and owns the pid file. Signals are taken
+ * synchronously (sigtimedwait), so no handler and no global state is needed. */
+static int supervise(const struct opts *o, int n) {
+    struct err e = {0};
+    struct config *cfg = load_config(o, NULL, &e); /* validated once, so errors appear once */
+    if (!cfg) {
+        fprintf(stderr, "ccrelay: %s\n", e.msg);
+        return 1;
+    }
+    char host[256], why[300];
+    snprintf(host, sizeof host, "%s", cfg->host);
+    int port = cfg->port;
+    config_free(cfg);
+    if (!port_free(host, port, why, sizeof why)) {
+        fprintf(stderr, "ccrelay: %s\n", why);
+        return 1;
+    }
+    sigset_t set, orig;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &orig);
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    time_t *born = calloc((size_t)n, sizeof *born);
+    if (!pids || !born) {
+        free(pids);
+        free(born);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) {
+        pids[i] = spawn_worker(o, i + 1, &orig);
+        born[i] = time(NULL);
+    }
+    FILE *pf = o->pid_file ? fopen(o->pid_file, "w") : NULL;
+    if (pf) {
+        fprintf(pf, "%ld %d\n", (long)getpid(), port);
+        fclose(pf);
+    }
+    fprintf(stderr, "ccrelay: %d workers share port %d (--workers); SIGHUP reloads them all\n", n,
+            port);
+    bool stopping = false;
+    int alive = n, quick_deaths = 0, rc = 0;
+    while (alive > 0) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            if (sig != SIGHUP) stopping = true;
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0) kill(pids[i], sig);
+        }
+        int status;
+        pid_t dead;
+        while ((dead = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < n; i++) {
+                if (pids[i] != dead) continue;
+                pids[i] = 0;
+                alive--;
+                bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                if (stopping) {
+                    if (!clean) rc = 1;
+                    break;
+                }
+                quick_deaths = time(NULL) - born[i] < 2 ? quick_deaths + 1 : 0;
+                if (quick_deaths >= 5) {
+                    fprintf(stderr, "ccrelay: workers keep exiting at start; giving up\n");
+                    stopping = true;
+                    rc = 1;
+                    for (int j = 0; j < n; j++)
+                        if (pids[j] > 0) kill(pids[j], SIGTERM);
+                    break;
+                }
+                fprintf(stderr, "ccrelay: worker %d exited (%s %d); starting it again\n", i + 1,
+                        WIFSIGNALED(status) ? "signal" : "status",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+                pids[i] = spawn_worker(o, i + 1, &orig);
+                born[i] = time(NULL);
+                if (pids[i] > 0) alive++;
+            }
+        }
+    }
+    if (o->pid_file) unlink(o->pid_file);
+    free(pids);
+    free(born);
+    return rc;
+}
+
+static int cmd_serve(const struct opts *o) {
+    int n = o->workers;
+    if (n < 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+        if (o->port == 0) n = 1; /* any free port: one process, one port */
+    }
+    if (n <= 1) return run_server(o, 0);
+    if (o->port == 0) {
+        fprintf(stderr, "ccrelay: --workers needs a fixed --port (0 gives each worker its own)\n");
+        return 2;
+    }
+    return supervise(o, n);
 }
 
 /* ---- background management ---- */
@@ -349,7 +500,7 @@ static int cmd_start(const struct opts *o, const char *self, bool quiet) {
         if (nul >= 0) dup2(nul, 0);
         char portbuf[16];
         snprintf(portbuf, sizeof portbuf, "%d", port);
-        const char *argv[16];
+        const char *argv[20];
         int k = 0;
         argv[k++] = self;
         argv[k++] = "serve";
@@ -366,6 +517,12 @@ static int cmd_start(const struct opts *o, const char *self, bool quiet) {
         if (o->log_level) {
             argv[k++] = "--log-level";
             argv[k++] = o->log_level;
+        }
+        char wbuf[16];
+        if (o->workers > 0) {
+            snprintf(wbuf, sizeof wbuf, "%d", o->workers);
+            argv[k++] = "--workers";
+            argv[k++] = wbuf;
         }
         argv[k] = NULL;
         execv(self, (char *const *)argv);
@@ -528,7 +685,7 @@ int main(int argc, char **argv) {
         printf("ccrelay %s\n", CCRELAY_VERSION);
         return 0;
     }
-    struct opts o = {.port = -1};
+    struct opts o = {.port = -1, .workers = -1};
     bool is_code = strcmp(cmd, "code") == 0;
     /* Our options come first; `code` passes everything after them to claude untouched. */
     int i = 2;
@@ -543,7 +700,7 @@ int main(int argc, char **argv) {
             break;
         }
         static const char *const names[] = {"--config", "--host", "--port", "--log-level",
-                                            "--pid-file", "--litellm-config"};
+                                            "--pid-file", "--litellm-config", "--workers"};
         size_t k, nl = 0;
         for (k = 0; k < sizeof names / sizeof *names; k++) {
             nl = strlen(names[k]);
@@ -578,6 +735,14 @@ int main(int argc, char **argv) {
             o.log_level = v;
         } else if (k == 4) {
             o.pid_file = v;
+        } else if (k == 6) {
+            char *end;
+            long w = strtol(v, &end, 10);
+            if (*end || w < 1 || w > 256) {
+                fprintf(stderr, "ccrelay: --workers wants a number from 1 to 256, not '%s'\n", v);
+                return 2;
+            }
+            o.workers = (int)w;
         } else {
             /* read by config_load (src/config.h); the environment carries it into reloads and
              * into the background server of `start` */

@@ -640,7 +640,9 @@ struct server *server_new(struct event_base *base, struct logger *lg, struct con
     }
     s->listener = evconnlistener_new_bind(base, accept_cb, s,
                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                              LEV_OPT_CLOSE_ON_EXEC,
+                                              LEV_OPT_CLOSE_ON_EXEC |
+                                              (opts && opts->reuse_port ? LEV_OPT_REUSEABLE_PORT
+                                                                        : 0),
                                           512, ai->ai_addr, (int)ai->ai_addrlen);
     int e = errno;
     evutil_freeaddrinfo(ai);

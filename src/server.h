@@ -41,6 +41,7 @@ struct server_opts {
     const char *host; /* overrides cfg->host when non-NULL */
     int port;         /* overrides cfg->port when > 0 */
     const char *config_path; /* file to watch and reload; NULL = embedded default */
+    bool reuse_port;         /* SO_REUSEPORT: several worker processes share the port */
 };
 
 /* Takes ownership of cfg. Binds the listener (a clear error when the port is taken or a

@@ -5,6 +5,7 @@
  * relayed event by event as it arrives; each event's payload is the upstream's bytes, except
  * `message.model` in message_start, which is set back to the model the client asked for. */
 #include <stdlib.h>
+#include "providers/util.h"
 #include <string.h>
 
 #include "jsonscan.h"
@@ -25,10 +26,13 @@ static int build(const struct xl_request *in, struct xl_http_request *out, struc
         rc = jsonscan_replace_string(in->raw, in->raw_len, MODEL_PATH, 1, in->model, out->body);
     } else {
         cJSON *copy = cJSON_Duplicate(in->body, 1);
+        cJSON *model = cJSON_CreateString(in->model);
         char *s = NULL;
-        if (copy && cJSON_ReplaceItemInObjectCaseSensitive(copy, "model",
-                                                           cJSON_CreateString(in->model)))
+        if (copy && model && cJSON_ReplaceItemInObjectCaseSensitive(copy, "model", model)) {
+            model = NULL; /* now owned by copy */
             s = cJSON_PrintUnformatted(copy);
+        }
+        cJSON_Delete(model); /* not placed: a body without "model" */
         cJSON_Delete(copy);
         rc = s ? evbuffer_add(out->body, s, strlen(s)) : -1;
         cJSON_free(s);
@@ -76,7 +80,7 @@ struct xl_stream {
 
 static long num_at(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : -1;
+    return cJSON_IsNumber(v) ? xl_long(v->valuedouble) : -1;
 }
 
 static void take_usage(struct xl_usage *u, const cJSON *usage) {
@@ -86,6 +90,25 @@ static void take_usage(struct xl_usage *u, const cJSON *usage) {
     if ((v = num_at(usage, "cache_read_input_tokens")) > 0) u->cache_read_input_tokens = v;
     if ((v = num_at(usage, "cache_creation_input_tokens")) > 0)
         u->cache_creation_input_tokens = v;
+}
+
+/* One event as received: an event whose data came on several `data:` lines (the parser joined
+ * them with '\n') goes out on as many lines, so the client reads the same data. */
+static int write_event(struct evbuffer *out, const char *event, const char *data, size_t len) {
+    if (!memchr(data, '\n', len)) return sse_write(out, event, data, len);
+    int rc = event ? evbuffer_add_printf(out, "event: %s\n", event) < 0 : 0;
+    for (;;) {
+        const char *nl = memchr(data, '\n', len);
+        size_t n = nl ? (size_t)(nl - data) : len;
+        rc |= evbuffer_add(out, "data: ", 6);
+        rc |= evbuffer_add(out, data, n);
+        rc |= evbuffer_add(out, "\n", 1);
+        if (!nl) break;
+        data += n + 1;
+        len -= n + 1;
+    }
+    rc |= evbuffer_add(out, "\n", 1);
+    return rc ? -1 : 0;
 }
 
 static int on_event(void *arg, const char *event, const char *data, size_t len) {
@@ -101,11 +124,11 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
         if (!tmp) return -1;
         int rc = jsonscan_replace_string(data, len, MSG_MODEL_PATH, 2, st->client_model, tmp);
         if (rc == 0) {
-            rc = evbuffer_add_printf(st->out, "event: %s\ndata: ", name) < 0;
-            rc |= evbuffer_add_buffer(st->out, tmp);
-            rc |= evbuffer_add(st->out, "\n\n", 2);
+            size_t n = evbuffer_get_length(tmp);
+            const char *t = (const char *)evbuffer_pullup(tmp, -1);
+            rc = t ? write_event(st->out, name, t, n) : -1;
         } else {
-            rc = sse_write(st->out, name, data, len); /* no model field: forward as is */
+            rc = write_event(st->out, name, data, len); /* no model field: forward as is */
         }
         evbuffer_free(tmp);
         return rc ? -1 : 0;
@@ -129,13 +152,13 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
             memcpy(p, "***", 3); /* the exact key, whatever its shape */
             memmove(p + 3, p + k, strlen(p + k) + 1);
         }
-        int rc = sse_write(st->out, name, masked, strlen(masked));
+        int rc = write_event(st->out, name, masked, strlen(masked));
         free(masked);
         if (rc != 0) return -1;
         st->state = ST_STOPPED;
         return 1;
     }
-    if (sse_write(st->out, name, data, len) != 0) return -1;
+    if (write_event(st->out, name, data, len) != 0) return -1;
     if (name && strcmp(name, "message_stop") == 0) {
         st->state = ST_STOPPED;
         return 1; /* the Anthropic stream is complete */

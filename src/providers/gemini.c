@@ -128,7 +128,7 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
     long dflt = o->fam == GEMINI_FAMILY_NONE ? 8192 : 65536;
     const cJSON *to = transformer_opts(p, model, "maxtoken");
     const cJSON *tv = cJSON_GetObjectItemCaseSensitive(to, "max_tokens");
-    if (cJSON_IsNumber(tv) && tv->valuedouble >= 1) dflt = (long)tv->valuedouble;
+    if (cJSON_IsNumber(tv) && tv->valuedouble >= 1) dflt = xl_long(tv->valuedouble);
     o->max_output =
         xl_opt_long(p, model, "max_tokens", xl_opt_long(p, model, "model_max_output", dflt));
     if (o->max_output <= 0) o->max_output = dflt;
@@ -860,7 +860,7 @@ static void build_generation(struct req *r, cJSON *root) {
     const cJSON *mt = jget(body, "max_tokens");
     if (cJSON_IsNumber(mt) && mt->valuedouble >= 1) {
         max_out =
-            mt->valuedouble > (double)r->o.max_output ? r->o.max_output : (long)mt->valuedouble;
+            mt->valuedouble > (double)r->o.max_output ? r->o.max_output : xl_long(mt->valuedouble);
         add(b, gen, "maxOutputTokens", cJSON_CreateNumber((double)max_out));
     }
     if (!r->o.drop_sampling) {
@@ -1472,13 +1472,13 @@ static void read_usage(struct xl_stream *st, const cJSON *um) {
     st->have_usage = true;
     long prompt = 0, tool = 0, cached = 0, cand = 0, thoughts = 0, total = 0;
     const cJSON *v;
-    if (cJSON_IsNumber(v = jget(um, "promptTokenCount"))) prompt = (long)v->valuedouble;
-    if (cJSON_IsNumber(v = jget(um, "toolUsePromptTokenCount"))) tool = (long)v->valuedouble;
-    if (cJSON_IsNumber(v = jget(um, "cachedContentTokenCount"))) cached = (long)v->valuedouble;
-    if (cJSON_IsNumber(v = jget(um, "candidatesTokenCount"))) cand = (long)v->valuedouble;
+    if (cJSON_IsNumber(v = jget(um, "promptTokenCount"))) prompt = xl_long(v->valuedouble);
+    if (cJSON_IsNumber(v = jget(um, "toolUsePromptTokenCount"))) tool = xl_long(v->valuedouble);
+    if (cJSON_IsNumber(v = jget(um, "cachedContentTokenCount"))) cached = xl_long(v->valuedouble);
+    if (cJSON_IsNumber(v = jget(um, "candidatesTokenCount"))) cand = xl_long(v->valuedouble);
     bool have_thoughts = cJSON_IsNumber(v = jget(um, "thoughtsTokenCount"));
-    if (have_thoughts) thoughts = (long)v->valuedouble;
-    if (cJSON_IsNumber(v = jget(um, "totalTokenCount"))) total = (long)v->valuedouble;
+    if (have_thoughts) thoughts = xl_long(v->valuedouble);
+    if (cJSON_IsNumber(v = jget(um, "totalTokenCount"))) total = xl_long(v->valuedouble);
     st->usage.input_tokens = prompt + tool - cached > 0 ? prompt + tool - cached : 0;
     st->usage.cache_read_input_tokens = cached;
     st->usage.cache_creation_input_tokens = 0;
@@ -2065,13 +2065,13 @@ static cJSON *fold_to_json(const char *sse, size_t len, struct xl_usage *usage, 
         const cJSON *u = jget(f.msg, "usage");
         const cJSON *v;
         memset(usage, 0, sizeof *usage);
-        if (cJSON_IsNumber(v = jget(u, "input_tokens"))) usage->input_tokens = (long)v->valuedouble;
+        if (cJSON_IsNumber(v = jget(u, "input_tokens"))) usage->input_tokens = xl_long(v->valuedouble);
         if (cJSON_IsNumber(v = jget(u, "output_tokens")))
-            usage->output_tokens = (long)v->valuedouble;
+            usage->output_tokens = xl_long(v->valuedouble);
         if (cJSON_IsNumber(v = jget(u, "cache_read_input_tokens")))
-            usage->cache_read_input_tokens = (long)v->valuedouble;
+            usage->cache_read_input_tokens = xl_long(v->valuedouble);
         if (cJSON_IsNumber(v = jget(u, "cache_creation_input_tokens")))
-            usage->cache_creation_input_tokens = (long)v->valuedouble;
+            usage->cache_creation_input_tokens = xl_long(v->valuedouble);
     }
     return f.msg;
 }

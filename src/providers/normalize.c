@@ -1,4 +1,5 @@
 #include "providers/normalize.h"
+#include "providers/util.h"
 
 #include <ctype.h>
 #include <stdalign.h>
@@ -111,7 +112,7 @@ void xn_thinking_of(const cJSON *body, struct xn_thinking *out) {
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(t, "budget_tokens");
         if (cJSON_IsNumber(b) && b->valuedouble > 0) {
             out->intent = XN_THINK_BUDGET;
-            out->budget = (long)b->valuedouble;
+            out->budget = xl_long(b->valuedouble);
         } else if (effort) {
             out->intent = XN_THINK_EFFORT;
             out->effort = effort;

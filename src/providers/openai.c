@@ -266,7 +266,7 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
     const cJSON *to;
     if (transformer(p, model, "maxtoken", &to)) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(to, "max_tokens");
-        if (cJSON_IsNumber(v)) cap = (long)v->valuedouble;
+        if (cJSON_IsNumber(v)) cap = xl_long(v->valuedouble);
     }
     cap = xl_opt_long(p, model, "model_max_output", cap);
     c->max_tokens_cap = xl_opt_long(p, model, "max_tokens", cap);
@@ -1173,7 +1173,7 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
     /* max_tokens, clamped (§1.7, R8) */
     long mt = -1;
     const cJSON *amt = cJSON_GetObjectItemCaseSensitive(A, "max_tokens");
-    if (cJSON_IsNumber(amt) && amt->valuedouble > 0) mt = (long)amt->valuedouble;
+    if (cJSON_IsNumber(amt) && amt->valuedouble > 0) mt = xl_long(amt->valuedouble);
     if (cfg.max_tokens_cap > 0 && (mt < 0 || mt > cfg.max_tokens_cap)) mt = cfg.max_tokens_cap;
     if (mt > 0 && K(&b, cfg.max_completion_tokens ? "max_completion_tokens" : "max_tokens"))
         xl_jw_int(&w, mt);
@@ -1318,7 +1318,7 @@ struct oa_usage {
 
 static long jlong(const cJSON *o, const char *k, long d) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : d;
+    return cJSON_IsNumber(v) ? xl_long(v->valuedouble) : d;
 }
 
 /* usage or x_groq.usage of a chunk / body; false when absent. */
@@ -1685,7 +1685,7 @@ static struct oa_slot *slot_for(struct xl_stream *st, const cJSON *entry) {
     const cJSON *ji = cJSON_GetObjectItemCaseSensitive(entry, "index");
     const char *id = jstr(entry, "id");
     if (id && !*id) id = NULL;
-    long index = cJSON_IsNumber(ji) ? (long)ji->valuedouble : -1;
+    long index = cJSON_IsNumber(ji) ? xl_long(ji->valuedouble) : -1;
     if (id)
         for (size_t i = 0; i < st->nslots; i++)
             if (st->slots[i].up_id && strcmp(st->slots[i].up_id, id) == 0) return &st->slots[i];

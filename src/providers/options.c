@@ -1,4 +1,5 @@
 #include "providers/options.h"
+#include "providers/util.h"
 
 #include <strings.h>
 
@@ -27,7 +28,7 @@ bool xl_opt_bool(const struct cfg_provider *p, const char *model, const char *na
 
 long xl_opt_long(const struct cfg_provider *p, const char *model, const char *name, long dflt) {
     const cJSON *v = xl_opt(p, model, name);
-    return cJSON_IsNumber(v) ? (long)v->valuedouble : dflt;
+    return cJSON_IsNumber(v) ? xl_long(v->valuedouble) : dflt;
 }
 
 const char *xl_opt_str(const struct cfg_provider *p, const char *model, const char *name,

@@ -1,5 +1,6 @@
 #include "providers/util.h"
 
+#include <limits.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -1448,7 +1449,7 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
         if (cJSON_IsString(c))
             code_s = c->valuestring;
         else if (cJSON_IsNumber(c))
-            code_n = (int)c->valuedouble;
+            code_n = xl_int(c->valuedouble);
         const cJSON *md = cJSON_GetObjectItemCaseSensitive(e, "metadata");
         pname = jstr(md, "provider_name");
         raw = jstr(md, "raw");
@@ -1476,7 +1477,7 @@ int xl_map_upstream_error(int status, const struct http_hdrs *hdrs, const char *
         if (cJSON_IsString(c))
             code_s = c->valuestring;
         else if (cJSON_IsNumber(c))
-            code_n = (int)c->valuedouble;
+            code_n = xl_int(c->valuedouble);
         (void)obj;
     }
     char text[XL_ERROR_MSG_MAX + 1];
@@ -1705,4 +1706,19 @@ void xl_url_host(const char *url, char *out, size_t outsz) {
     while (*p && *p != '/' && *p != ':' && *p != '?' && o + 1 < outsz)
         out[o++] = (char)tolower((unsigned char)*p++);
     out[o] = '\0';
+}
+
+long xl_long(double d) {
+    const double lim = 9007199254740992.0; /* 2^53 */
+    if (d != d) return 0;
+    if (d >= lim) return (long)lim;
+    if (d <= -lim) return -(long)lim;
+    return (long)d;
+}
+
+int xl_int(double d) {
+    if (d != d) return 0;
+    if (d >= (double)INT_MAX) return INT_MAX;
+    if (d <= (double)INT_MIN) return INT_MIN;
+    return (int)d;
 }

@@ -241,6 +241,12 @@ int xl_aout_finish(struct xl_aout *a, const char *stop_reason, const char *stop_
 void xl_jw_usage(struct xl_jw *w, const struct xl_usage *u, long thinking_tokens);
 
 /* ------------------------------------------------------------------------------------------ */
+/* A JSON number as a long, clamped to +-2^53 (a body may say 1e300, which a plain cast makes
+ * undefined behaviour; the bound is far above any count and leaves room to add a few without
+ * overflow), or as an int clamped to its range. NaN gives 0. */
+long xl_long(double d);
+int xl_int(double d);
+
 /* Upstream errors (§5). */
 #define XL_ERROR_MSG_MAX 1024
 struct xl_error {

@@ -123,3 +123,49 @@ test('code starts the proxy and runs claude with every argument passed through',
     assert.equal(h.status, 200, 'the proxy keeps running after claude exits');
   } finally { await run(['stop'], { env }); }
 });
+
+test('--workers: several processes share the port, reload together, and a dead one comes back', async () => {
+  const { mockUpstream, anthropicConfig, sse, anthropicTextEvents, waitFor } = await import('./lib.mjs');
+  const { spawn } = await import('node:child_process');
+  const mock = await mockUpstream((req, res, rec) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(sse(anthropicTextEvents(rec.body.model)));
+  });
+  const env = isolated();
+  const cfg = path.join(env.HOME, 'config.json');
+  writeFileSync(cfg, JSON.stringify(anthropicConfig(mock, { LOG_LEVEL: 'info' })));
+  const port = await closedPort();
+  const child = spawn(BIN, ['serve', '--config', cfg, '--port', String(port), '--workers', '2'], { env: { ...process.env, ...env } });
+  let log = '';
+  child.stderr.on('data', (d) => { log += d; });
+  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+  try {
+    await waitFor(() => (log.match(/listening on/g) || []).length === 2, 10000, 'two workers listening');
+    const body = { model: 'claude-opus-4-8', max_tokens: 10, stream: true, messages: [{ role: 'user', content: 'hi' }] };
+    for (let i = 0; i < 40; i++) {
+      const r = await request(port, { body });
+      assert.equal(r.status, 200);
+    }
+    assert.match(log, /w1 POST \/v1\/messages/);
+    assert.match(log, /w2 POST \/v1\/messages/, 'the kernel spread connections over both workers');
+    // SIGHUP reaches both
+    child.kill('SIGHUP');
+    await waitFor(() => (log.match(/reloaded/g) || []).length === 2, 5000, 'both workers reloaded');
+    // a worker that dies is started again
+    const { execFileSync } = await import('node:child_process');
+    const kids = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n');
+    assert.equal(kids.length, 2);
+    process.kill(Number(kids[0]), 'SIGKILL');
+    await waitFor(() => /worker \d exited \(signal 9\); starting it again/.test(log), 5000, 'restart');
+    await waitFor(() => (log.match(/listening on/g) || []).length === 3, 5000, 'the new worker listening');
+    // a second server on the same port is refused, not silently joined
+    const again = await run(['serve', '--config', cfg, '--port', String(port), '--workers', '2'], { env, timeout: 5000 });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already in use/);
+  } finally {
+    child.kill('SIGTERM');
+    const r = await exited;
+    await mock.close();
+    assert.equal(r.code, 0, log.slice(-2000));
+  }
+});

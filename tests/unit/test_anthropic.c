@@ -164,6 +164,9 @@ static void a_cut_stream_is_an_error(void **state) {
     evbuffer_free(out);
 }
 
+static void fuzz_a_modified_body_without_model_is_refused_without_leak(void **state);
+static void fuzz_multi_line_data_reaches_the_client_whole(void **state);
+
 static void non_stream_answer_names_the_client_model(void **state) {
     (void)state;
     struct cfg_provider p = prov(NULL);
@@ -190,6 +193,59 @@ int main(void) {
         cmocka_unit_test(relays_the_stream_at_every_split),
         cmocka_unit_test(a_cut_stream_is_an_error),
         cmocka_unit_test(non_stream_answer_names_the_client_model),
+        cmocka_unit_test(fuzz_a_modified_body_without_model_is_refused_without_leak),
+        cmocka_unit_test(fuzz_multi_line_data_reaches_the_client_whole),
     };
     return cmocka_run_group_tests_name("anthropic", tests, NULL, NULL);
+}
+
+/* Found by fuzz_build_anthropic (tests/fuzz/regress/build_anthropic/): a body re-printed after
+ * an edit (raw == NULL) that has no "model" leaked the replacement string. It is refused with a
+ * message; LeakSanitizer (make asan) checks nothing is left behind. */
+static void fuzz_a_modified_body_without_model_is_refused_without_leak(void **state) {
+    (void)state;
+    struct cfg_provider p = prov(NULL);
+    cJSON *body = cJSON_Parse("{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+    assert_non_null(body);
+    struct xl_request in = {.body = body, .provider = &p, .model = "claude-x",
+                            .client_model = "claude-opus-4-8"};
+    struct xl_http_request out;
+    xl_http_request_init(&out);
+    struct err e = {0};
+    assert_int_equal(provider_anthropic.build(&in, &out, &e), -1);
+    assert_non_null(strstr(e.msg, "model"));
+    xl_http_request_free(&out);
+    cJSON_Delete(body);
+}
+
+/* Found by fuzz_stream_anthropic (tests/fuzz/regress/stream_anthropic/): an event whose data
+ * came on several `data:` lines (legal SSE, e.g. pretty-printed JSON) went out as one `data:`
+ * line holding raw newlines, so the client read only its first line and dropped the rest. */
+static void fuzz_multi_line_data_reaches_the_client_whole(void **state) {
+    (void)state;
+    struct cfg_provider p = prov(NULL);
+    cJSON *body = cJSON_Parse("{\"model\":\"c\",\"max_tokens\":1,\"stream\":true,\"messages\":[]}");
+    struct xl_request in = {.body = body, .provider = &p, .model = "claude-x",
+                            .client_model = "claude-opus-4-8", .stream = true};
+    struct err e = {0};
+    struct xl_stream *st = provider_anthropic.stream_new(&in, &e);
+    assert_non_null(st);
+    const char *up = "event: message_start\ndata: {\"type\":\"message_start\",\n"
+                     "data:  \"message\":{\"model\":\"claude-x\",\"usage\":{\"input_tokens\":3}}}\n\n"
+                     "event: ping\ndata: {\ndata: \"type\":\"ping\"}\n\n"
+                     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+    struct evbuffer *out = evbuffer_new();
+    assert_int_equal(provider_anthropic.stream_feed(st, up, strlen(up), out, &e), XL_DONE);
+    char *s = drain(out);
+    assert_string_equal(s, "event: message_start\ndata: {\"type\":\"message_start\",\n"
+                           "data:  \"message\":{\"model\":\"claude-opus-4-8\",\"usage\":{\"input_tokens\":3}}}\n\n"
+                           "event: ping\ndata: {\ndata: \"type\":\"ping\"}\n\n"
+                           "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    struct xl_usage u;
+    provider_anthropic.stream_usage(st, &u);
+    assert_int_equal(u.input_tokens, 3);
+    free(s);
+    evbuffer_free(out);
+    provider_anthropic.stream_free(st);
+    cJSON_Delete(body);
 }

@@ -181,6 +181,8 @@ static void set_replaces_every_value_of_a_name(void **state) {
     http_hdrs_free(&h);
 }
 
+static void fuzz_refuses_a_status_below_100(void **state);
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parses_a_claude_code_request_head),
@@ -192,6 +194,29 @@ int main(void) {
         cmocka_unit_test(refuses_bad_chunk_sizes),
         cmocka_unit_test(splits_provider_urls),
         cmocka_unit_test(set_replaces_every_value_of_a_name),
+        cmocka_unit_test(fuzz_refuses_a_status_below_100),
     };
     return cmocka_run_group_tests_name("http", tests, NULL, NULL);
+}
+
+/* Found by fuzz_http_head (tests/fuzz/regress/http_head/): "HTTP/1.1 099 Continue" parsed as a
+ * response with status 99, and "000" as status 0, which the error mapping reads as "no HTTP
+ * error". A status is 100..999. */
+static void fuzz_refuses_a_status_below_100(void **state) {
+    (void)state;
+    static const char *const bad[] = {"HTTP/1.1 099 Continue\r\n\r\n", "HTTP/1.1 000\r\n\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add(b, bad[i], strlen(bad[i]));
+        struct http_head h;
+        assert_int_equal(http_parse_head(b, false, 65536, &h), HTTP_PARSE_BAD);
+        evbuffer_free(b);
+    }
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    struct http_head h;
+    assert_int_equal(http_parse_head(b, false, 65536, &h), HTTP_PARSE_OK);
+    assert_int_equal(h.status, 100);
+    http_head_free(&h);
+    evbuffer_free(b);
 }

@@ -78,12 +78,33 @@ static void every_fixture_keeps_its_bytes_but_the_model(void **state) {
     }
 }
 
+static void fuzz_a_key_without_a_value_is_not_found(void **state);
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rewrites_only_the_top_level_model),
         cmocka_unit_test(rewrites_a_nested_path_and_escapes_the_value),
         cmocka_unit_test(fails_cleanly_on_absent_or_non_string_or_broken),
         cmocka_unit_test(every_fixture_keeps_its_bytes_but_the_model),
+        cmocka_unit_test(fuzz_a_key_without_a_value_is_not_found),
     };
     return cmocka_run_group_tests_name("jsonscan", tests, NULL, NULL);
+}
+
+/* Found by fuzz_jsonscan (tests/fuzz/regress/jsonscan/): in `{"message":{"model":]x"}}` the
+ * model "value" was the empty range before `]`, against the contract that a found value has
+ * bytes. A key with no value is malformed: not found. */
+static void fuzz_a_key_without_a_value_is_not_found(void **state) {
+    (void)state;
+    static const char *const path[] = {"message", "model"};
+    static const char *const bad[] = {"{\"message\":{\"model\":]x\"}}", "{\"message\":{\"model\":}}",
+                                      "{\"message\":{\"model\":,\"a\":1}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t a = 7, b = 7;
+        assert_int_equal(jsonscan_find(bad[i], strlen(bad[i]), path, 2, &a, &b), -1);
+    }
+    const char *ok = "{\"message\":{\"model\":1}}";
+    size_t a, b;
+    assert_int_equal(jsonscan_find(ok, strlen(ok), path, 2, &a, &b), 0);
+    assert_int_equal(b - a, 1);
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +419,8 @@ static void headers_and_hosts(void **state) {
     assert_memory_equal(dec, raw, 3);
 }
 
+static void fuzz_huge_json_numbers_clamp(void **state);
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(error_table_rows),
@@ -429,6 +433,27 @@ int main(void) {
         cmocka_unit_test(json_writer_valid_utf8),
         cmocka_unit_test(anthropic_event_writer),
         cmocka_unit_test(headers_and_hosts),
+        cmocka_unit_test(fuzz_huge_json_numbers_clamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
+}
+
+/* Found by fuzz_stream_anthropic (tests/fuzz/regress/stream_anthropic/): a usage count of
+ * 1e111 was cast to long, which is undefined behaviour (UBSan stops the process). Every JSON
+ * number the translators read as an integer goes through xl_long / xl_int, which clamp. */
+static void fuzz_huge_json_numbers_clamp(void **state) {
+    (void)state;
+    assert_int_equal(xl_long(1e111), 9007199254740992L);
+    assert_int_equal(xl_long(-1e300), -9007199254740992L);
+    assert_int_equal(xl_long(12345.9), 12345);
+    assert_int_equal(xl_int(1e111), INT_MAX);
+    assert_int_equal(xl_int(-1e111), INT_MIN);
+    assert_int_equal(xl_int(429), 429);
+    cJSON *j = cJSON_Parse("{\"error\":{\"code\":1e300,\"message\":\"m\"}}");
+    char *s = cJSON_PrintUnformatted(j);
+    struct xl_error xe;
+    assert_int_equal(xl_map_upstream_error(500, NULL, s, strlen(s), "p", "m", &xe), 0);
+    assert_true(xe.status >= 400);
+    free(s);
+    cJSON_Delete(j);
 }
