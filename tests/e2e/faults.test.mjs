@@ -325,9 +325,15 @@ describe('clients that hang up at every stage', () => {
 });
 
 describe('a client that stops reading', () => {
-  test('memory stays bounded, the upstream is paused, and a hang-up cuts it', async () => {
-    const chunk = sse([['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'z'.repeat(64 * 1024) } }]]);
-    const start = anthropicTextEvents('claude-up').slice(0, 2).map((e) => sse([e])).join('');
+  const z = 'z'.repeat(64 * 1024);
+  const CHUNK = {
+    anthropic: sse([['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: z } }]]),
+    openai: `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: z }, finish_reason: null }] })}\n\n`,
+    gemini: `data: ${JSON.stringify(gemChunk(z))}\r\n\r\n`,
+  };
+  for (const fmt of FORMATS) test(`${fmt}: memory stays bounded, the upstream is paused, and a hang-up cuts it`, async () => {
+    const chunk = CHUNK[fmt];
+    const start = fmt === 'anthropic' ? anthropicTextEvents('claude-up').slice(0, 2).map((e) => sse([e])).join('') : goodEvents(fmt, 'm')[0];
     let written = 0;
     let rec = null;
     plan = (r, f, req, res) => {
@@ -343,7 +349,7 @@ describe('a client that stops reading', () => {
       pump();
     };
     const rss0 = procStats(relay.pid).rssKB;
-    const s = rawRequest(body('anthropic'));
+    const s = rawRequest(body(fmt));
     s.pause(); // reads nothing more from the kernel
     await waitFor(() => rec, 3000, 'the upstream request');
     await sleep(1500);
@@ -358,7 +364,7 @@ describe('a client that stops reading', () => {
     const gone = Date.now();
     await waitFor(() => rec.closed, 2000, 'the upstream stream to be cut');
     assert.ok(rec.closed - gone < 1000);
-    await servesStill();
+    await servesStill(fmt);
   });
 
   function rawRequest(b) {
