@@ -1000,6 +1000,7 @@ static const struct limit_key limit_keys[] = {
     {"connect_timeout_ms", 1, INT_MAX},   {"first_byte_timeout_ms", 1, INT_MAX},
     {"idle_timeout_ms", 1, INT_MAX},      {"max_body_bytes", 1, INT_MAX},
     {"max_header_bytes", 1, INT_MAX},     {"max_connections", 1, INT_MAX},
+    {"header_timeout_ms", 1, INT_MAX},
 };
 #define NLIMITS (sizeof limit_keys / sizeof limit_keys[0])
 
@@ -1027,7 +1028,7 @@ static int load_limits(struct loader *L, const cJSON *root) {
             if (k == NLIMITS)
                 return fail(L, path, "unknown limit; the known ones are connect_timeout_ms, "
                                      "first_byte_timeout_ms, idle_timeout_ms, max_body_bytes, "
-                                     "max_header_bytes, max_connections");
+                                     "max_header_bytes, max_connections, header_timeout_ms");
             if (!present(m)) continue;
             if (get_long(L, m, path, limit_keys[k].lo, limit_keys[k].hi, &set[k])) return -1;
             have[k] = true;
@@ -1039,6 +1040,7 @@ static int load_limits(struct loader *L, const cJSON *root) {
     if (have[3]) cfg->max_body_bytes = (size_t)set[3];
     if (have[4]) cfg->max_header_bytes = (size_t)set[4];
     if (have[5]) cfg->max_connections = (int)set[5];
+    if (have[6]) cfg->header_timeout_ms = set[6];
     return 0;
 }
 
@@ -1308,6 +1310,7 @@ static int load_impl(const char *text, size_t len, const char *source, bool dflt
     cfg->max_body_bytes = (size_t)32 << 20;
     cfg->max_header_bytes = (size_t)64 << 10;
     cfg->max_connections = 1024;
+    cfg->header_timeout_ms = 30000;
     if (!(cfg->source = strdup(source))) {
         nomem(&L);
         goto bad;

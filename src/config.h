@@ -57,6 +57,7 @@ struct config {
     size_t max_body_bytes;      /* default 32 MiB */
     size_t max_header_bytes;    /* default 64 KiB */
     int max_connections;        /* default 1024 */
+    long header_timeout_ms;     /* whole request head, from its first byte; default 30000 */
 
     struct cfg_provider *providers;
     size_t nproviders;

@@ -19,6 +19,7 @@
  * thread-safe); the states persist between calls. */
 #include "policy.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@
 #define RO_MARK "ccrelay.readonly"
 #define BODY_MT "ccrelay.body"
 #define LOADED_KEY "ccrelay.loaded"
+#define GLOBALS_KEY "ccrelay.globals" /* _G as the script's top level left it */
 
 struct lstate {
     lua_State *L;
@@ -502,6 +504,189 @@ static int l_print(lua_State *L) {
 
 /* ---------- sandbox ---------- */
 
+/* Lua's pattern matcher is C code: the count hook never fires inside it, and a backtracking
+ * pattern (".-.-.-.-b" on a long string) can hold the event loop for minutes. Each of
+ * string.find/match/gmatch/gsub is charged its worst case against the instruction budget before
+ * it runs: about n^q steps for q quantifiers on an n-byte subject, times n start positions when
+ * the pattern is not anchored. Plain finds and patterns without quantifiers cost n. */
+static double pattern_cost(const char *s, size_t sn, const char *p, size_t plen,
+                           bool may_anchor) {
+    double n = (double)sn;
+    size_t i = 0;
+    bool anchored = may_anchor && plen > 0 && p[0] == '^';
+    if (anchored) i = 1;
+    /* A literal prefix ("Primary working directory: ([^\n]+)") lets the matcher give up at
+     * once wherever the prefix is absent: only the starts where it occurs pay the rest. */
+    char lit[64];
+    size_t nlit = 0;
+    for (size_t k = i; k < plen && nlit < sizeof lit;) {
+        size_t step = 1;
+        char c = p[k];
+        if (c == '%' && k + 1 < plen && !isalnum((unsigned char)p[k + 1])) c = p[k + 1], step = 2;
+        else if (strchr("^$*+?.[]()%-", c)) break;
+        if (k + step < plen && strchr("*+?-", p[k + step])) break;
+        lit[nlit++] = c;
+        k += step;
+    }
+    double starts = n + 1;
+    if (nlit > 0 && !anchored) {
+        starts = 0;
+        for (const char *at = s, *end = s + sn; at < end;) {
+            const char *hit = memmem(at, (size_t)(end - at), lit, nlit);
+            if (!hit) break;
+            starts++;
+            at = hit + 1;
+        }
+    }
+    double q = 0;
+    while (i < plen) {
+        char c = p[i];
+        if (c == '(' || c == ')' || (c == '$' && i + 1 == plen)) {
+            i++;
+            continue;
+        }
+        size_t j = i + 1; /* end of one single-character class */
+        if (c == '%' && i + 1 < plen) {
+            char k = p[i + 1];
+            if (k == 'b') { /* %bxy: balanced, linear */
+                i += 4;
+                continue;
+            }
+            if (k == 'f') { /* %f[set]: a frontier, no quantifier */
+                j = i + 2;
+                if (j < plen && p[j] == '[') {
+                    j++;
+                    if (j < plen && p[j] == '^') j++;
+                    if (j < plen && p[j] == ']') j++;
+                    while (j < plen && p[j] != ']') j += p[j] == '%' ? 2 : 1;
+                    j++;
+                }
+                i = j;
+                continue;
+            }
+            j = i + 2;
+        } else if (c == '[') {
+            j = i + 1;
+            if (j < plen && p[j] == '^') j++;
+            if (j < plen && p[j] == ']') j++;
+            while (j < plen && p[j] != ']') j += p[j] == '%' ? 2 : 1;
+            j++;
+        }
+        if (j < plen && (p[j] == '*' || p[j] == '+' || p[j] == '-' || p[j] == '?')) {
+            q++;
+            j++;
+        }
+        i = j;
+    }
+    double cost = anchored ? 1 : starts;
+    for (double k = 0; k < q && cost < 1e18; k++) cost *= n + 1;
+    return n + cost;
+}
+
+static int pcall_c(lua_State *L, lua_CFunction f) {
+    lua_pushcfunction(L, f);
+    return lua_pcall(L, 0, 0, 0);
+}
+
+static int l_pattern_guarded(lua_State *L) {
+    int kind = (int)lua_tointeger(L, lua_upvalueindex(2)); /* 0 find, 1 match, 2 gmatch, 3 gsub */
+    if (lua_type(L, 1) == LUA_TSTRING && lua_type(L, 2) == LUA_TSTRING) {
+        size_t n, plen;
+        lua_tolstring(L, 1, &n);
+        const char *p = lua_tolstring(L, 2, &plen);
+        bool plain = kind == 0 && lua_toboolean(L, 4);
+        const char *subject = lua_tostring(L, 1);
+        double cost = plain ? (double)n : pattern_cost(subject, n, p, plen, kind != 2);
+        struct lstate *ls = lstate_of(L);
+        double left = (double)(ls->max_instr - ls->count);
+        if (cost >= left) {
+            ls->count = ls->max_instr;
+            lua_sethook(L, count_hook, LUA_MASKCOUNT, 1); /* every instruction fails from now */
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "this pattern on %zu bytes may take about %.3g steps, over the instruction "
+                     "budget of %ld (anchor it with ^, use fewer quantifiers, or "
+                     "string.find(s, p, 1, true) for a plain search)",
+                     n, cost, ls->max_instr);
+            luaL_where(L, 1);
+            lua_pushstring(L, msg);
+            lua_concat(L, 2);
+            return lua_error(L);
+        }
+        ls->count += (long)cost;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* setmetatable without __gc: a finalizer runs whenever the collector decides, outside any
+ * call's instruction budget (a `while true do end` there would stop the proxy). */
+static int l_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in a policy");
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* Globals do not carry from one request to the next: after each call, _G gets back the keys
+ * and values it had when the script's top level finished (a value's own contents, like a
+ * table's fields, are the script's business, as are upvalues). Runs with the memory cap
+ * lifted: putting back a key the call removed may allocate. */
+static int restore_globals(lua_State *L) {
+    lua_pushglobaltable(L);                        /* 1: _G */
+    lua_getfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY); /* 2: snapshot */
+    if (!lua_istable(L, 2)) return 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) { /* drop or reset what the call changed (existing keys only) */
+        lua_pushvalue(L, -2);
+        lua_rawget(L, 2); /* snapshot[k] */
+        if (!lua_rawequal(L, -1, -2)) {
+            lua_pushvalue(L, -3);
+            lua_insert(L, -2);
+            lua_rawset(L, 1); /* _G[k] = snapshot[k] (nil when new) */
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, 2)) { /* put back what the call removed */
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, 1) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 1);
+        } else {
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static int snapshot_globals(lua_State *L) {
+    lua_newtable(L);
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -5);
+    }
+    lua_pop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, GLOBALS_KEY);
+    return 0;
+}
+
 static int l_load(lua_State *L) {
     size_t len;
     const char *chunk = luaL_checklstring(L, 1, &len);
@@ -657,7 +842,17 @@ static int sandbox(lua_State *L) {
     lua_getfield(L, -1, "string");
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    static const char *const pat[] = {"find", "match", "gmatch", "gsub"};
+    for (int i = 0; i < 4; i++) {
+        lua_getfield(L, -1, pat[i]);
+        lua_pushinteger(L, i);
+        lua_pushcclosure(L, l_pattern_guarded, 2);
+        lua_setfield(L, -2, pat[i]);
+    }
     lua_pop(L, 1);
+    lua_getfield(L, -1, "setmetatable");
+    lua_pushcclosure(L, l_setmetatable, 1);
+    lua_setfield(L, -2, "setmetatable");
     /* the os entry of package.loaded is not reachable: no package */
     lua_pushcfunction(L, l_load);
     lua_setfield(L, -2, "load");
@@ -802,6 +997,10 @@ static int lstate_open(struct lstate *ls, const struct config *cfg, const struct
     ls->limit = limit;
     if (ls->route_ref == LUA_REFNIL) goto nomem;
     lua_settop(L, 0);
+    ls->limit = (size_t)-1;
+    rc = pcall_c(L, snapshot_globals);
+    ls->limit = limit;
+    if (rc != LUA_OK) goto nomem;
     lua_gc(L, LUA_GCCOLLECT);
     return 0;
 nomem:
@@ -1176,6 +1375,10 @@ static int run(struct lstate *ls, const struct summary *s, const cJSON *body,
         rc = a.rc;
     }
     lua_settop(L, 0);
+    size_t limit = ls->limit;
+    ls->limit = (size_t)-1;
+    if (pcall_c(L, restore_globals) != LUA_OK) lua_settop(L, 0);
+    ls->limit = limit;
     if (rc < 0) lua_gc(L, LUA_GCCOLLECT); /* give back what a failed call held */
     return rc;
 }

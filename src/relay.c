@@ -143,8 +143,32 @@ static void add_common_headers(struct relay *r, struct http_hdrs *h) {
 }
 
 /* An error before anything reached the client: a complete Anthropic-shaped response. */
+/* Replace every occurrence of `secret` in the NUL-terminated `s` by "***" (keys of 6 bytes or
+ * more: shorter ones would mask ordinary words). */
+static void mask_exact(char *s, const char *secret) {
+    size_t k = secret ? strlen(secret) : 0;
+    if (k < 6) return;
+    for (char *p = strstr(s, secret); p; p = strstr(p + 3, secret)) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + k, strlen(p + k) + 1);
+    }
+}
+
+/* A client-facing message with the keys of the current provider and the client key masked:
+ * providers quote the key they were sent in any shape, and the generic masking only knows the
+ * common prefixes (sk-, AIza...). Copies into buf (truncating); returns buf. */
+static const char *mask_keys(const struct relay *r, const char *message, char *buf, size_t n) {
+    snprintf(buf, n, "%s", message ? message : "");
+    const struct route_target *t = cur_target(r);
+    for (size_t i = 0; t && i < t->provider->nkeys; i++) mask_exact(buf, t->provider->keys[i]);
+    mask_exact(buf, r->gen->cfg->apikey);
+    return buf;
+}
+
 static void respond_error(struct relay *r, int status, const char *type, const char *message,
                           const struct http_hdrs *extra) {
+    char masked[2048];
+    message = mask_keys(r, message, masked, sizeof masked);
     struct evbuffer *b = evbuffer_new();
     struct http_hdrs h;
     http_hdrs_init(&h);
@@ -164,6 +188,8 @@ static void respond_error(struct relay *r, int status, const char *type, const c
 
 /* An error after the stream started: `event: error`, then the end of the stream. */
 static void stream_error(struct relay *r, const char *type, const char *message) {
+    char masked[2048];
+    message = mask_keys(r, message, masked, sizeof masked);
     struct evbuffer *b = evbuffer_new();
     if (b) {
         apierr_event(b, type, message);

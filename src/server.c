@@ -23,7 +23,7 @@
 #include "tokens.h"
 #include "watch.h"
 
-#define CLIENT_READ_TIMEOUT_S 60 /* time allowed to send a request head and body */
+#define CLIENT_READ_TIMEOUT_S 60 /* longest silence while a request head or body is read */
 #define CLIENT_WRITE_LOW (64 * 1024)
 
 enum client_state { CL_HEAD, CL_BODY, CL_HANDLING, CL_CLOSING };
@@ -37,6 +37,7 @@ struct client {
     struct http_chunked chunked;
     long long remaining;
     struct relay *relay;
+    struct event *head_timer; /* LIMITS.header_timeout_ms from a head's first byte (slowloris) */
     bool streaming;   /* a chunked response is open */
     bool close_after; /* close once the response is written */
     bool head_request;
@@ -229,6 +230,7 @@ static void client_free(struct client *c) {
     else s->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nclients--;
+    if (c->head_timer) event_free(c->head_timer);
     if (c->bev) bufferevent_free(c->bev);
     if (c->body) evbuffer_free(c->body);
     http_head_free(&c->head);
@@ -240,6 +242,16 @@ static void process_input(struct client *c);
 static void set_read_timeout(struct client *c, bool on) {
     struct timeval tv = {CLIENT_READ_TIMEOUT_S, 0};
     bufferevent_set_timeouts(c->bev, on ? &tv : NULL, NULL);
+    if (!on) evtimer_del(c->head_timer);
+}
+
+/* The read timeout restarts on every byte, so a head that trickles in one byte at a time would
+ * hold the connection for ever: the head as a whole gets header_timeout_ms from its first byte. */
+static void arm_head_timer(struct client *c) {
+    if (evtimer_pending(c->head_timer, NULL)) return;
+    long ms = c->srv->gen->cfg->header_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->head_timer, &tv);
 }
 
 void client_set_relay(struct client *c, struct relay *r) {
@@ -382,6 +394,7 @@ static void process_input(struct client *c) {
             client_request_done(c);
             return;
         }
+        evtimer_del(c->head_timer);
         const char *expect = http_hdrs_get(&c->head.hdrs, "expect");
         if (expect && strcasecmp(expect, "100-continue") == 0)
             evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
@@ -417,6 +430,7 @@ static void process_input(struct client *c) {
 static void client_read_cb(struct bufferevent *bev, void *arg) {
     (void)bev;
     struct client *c = arg;
+    if (c->state == CL_HEAD) arm_head_timer(c);
     if (c->state == CL_HEAD || c->state == CL_BODY) process_input(c);
     /* while handling, further bytes wait in the input buffer (pipelining) */
 }
@@ -452,6 +466,34 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg) {
     client_free(c);
 }
 
+static void head_timeout_cb(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct client *c = arg;
+    if (c->state != CL_HEAD) return;
+    c->close_after = true;
+    c->state = CL_HANDLING;
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "the request headers were not received within %ld ms (LIMITS.header_timeout_ms)",
+             c->srv->gen->cfg->header_timeout_ms);
+    respond_error(c, 408, msg, NULL);
+    client_request_done(c);
+}
+
+/* At the connection limit, an idle keep-alive connection (no request under way, nothing
+ * received) makes room for a new one, so that idle sockets cannot lock real requests out. */
+static bool evict_idle(struct server *s, struct client *except) {
+    for (struct client *o = s->clients; o; o = o->next) {
+        if (o != except && o->state == CL_HEAD && !o->head.method &&
+            evbuffer_get_length(bufferevent_get_input(o->bev)) == 0) {
+            client_free(o);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg) {
     (void)l, (void)len;
@@ -459,10 +501,12 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     struct client *c = calloc(1, sizeof *c);
     if (c) {
         c->body = evbuffer_new();
+        c->head_timer = evtimer_new(s->base, head_timeout_cb, c);
         c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     }
-    if (!c || !c->body || !c->bev) {
+    if (!c || !c->body || !c->head_timer || !c->bev) {
         if (c && c->body) evbuffer_free(c->body);
+        if (c && c->head_timer) event_free(c->head_timer);
         if (c && c->bev) bufferevent_free(c->bev);
         else evutil_closesocket(fd);
         free(c);
@@ -484,7 +528,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_WRITE_LOW, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     set_read_timeout(c, true);
-    if (s->nclients > s->gen->cfg->max_connections) {
+    if (s->nclients > s->gen->cfg->max_connections && !evict_idle(s, c)) {
         c->close_after = true;
         c->state = CL_HANDLING;
         struct http_hdrs h;

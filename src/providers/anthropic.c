@@ -11,6 +11,7 @@
 #include "jsonscan.h"
 #include "providers/options.h"
 #include "providers/provider.h"
+#include "providers/util.h"
 #include "sse.h"
 
 static const char *const MODEL_PATH[] = {"model"};
@@ -71,6 +72,7 @@ struct xl_stream {
     enum st_state state;
     struct sse_parser sse;
     char *client_model;
+    const char *api_key; /* borrowed from the request (the relay's generation outlives us) */
     struct xl_usage usage;
     struct evbuffer *out; /* valid during feed */
     struct err *err;
@@ -136,8 +138,28 @@ static int on_event(void *arg, const char *event, const char *data, size_t len) 
         take_usage(&st->usage, cJSON_GetObjectItemCaseSensitive(j, "usage"));
         cJSON_Delete(j);
     }
+    if (name && strcmp(name, "error") == 0) {
+        /* the provider's message may quote the key it was sent: mask it like any upstream
+         * error text before it reaches the client (rare: one copy per failed stream) */
+        char *masked = malloc(len + 1);
+        if (!masked) return -1;
+        memcpy(masked, data, len);
+        masked[len] = '\0';
+        xl_mask_secrets(masked);
+        size_t k = st->api_key ? strlen(st->api_key) : 0;
+        char *p = k >= 6 ? strstr(masked, st->api_key) : NULL;
+        for (; p; p = strstr(p + 3, st->api_key)) {
+            memcpy(p, "***", 3); /* the exact key, whatever its shape */
+            memmove(p + 3, p + k, strlen(p + k) + 1);
+        }
+        int rc = write_event(st->out, name, masked, strlen(masked));
+        free(masked);
+        if (rc != 0) return -1;
+        st->state = ST_STOPPED;
+        return 1;
+    }
     if (write_event(st->out, name, data, len) != 0) return -1;
-    if (name && (strcmp(name, "message_stop") == 0 || strcmp(name, "error") == 0)) {
+    if (name && strcmp(name, "message_stop") == 0) {
         st->state = ST_STOPPED;
         return 1; /* the Anthropic stream is complete */
     }
@@ -152,6 +174,7 @@ static struct xl_stream *stream_new(const struct xl_request *in, struct err *err
         err_set(err, ERR_NOMEM, "out of memory");
         return NULL;
     }
+    st->api_key = in->api_key;
     return st;
 }
 
@@ -194,6 +217,16 @@ static int response(const struct xl_request *in, const char *buf, size_t len,
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         return err_set(err, ERR_UPSTREAM, "the upstream answered with a body that is not JSON");
+    }
+    /* an object that is not a message (an error object, another API's shape) is not relayed
+     * as a 200: the relay turns it into an Anthropic error */
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "type");
+    bool message = type ? cJSON_IsString(type) && strcmp(type->valuestring, "message") == 0
+                        : cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(j, "content"));
+    if (!message) {
+        cJSON_Delete(j);
+        return err_set(err, ERR_UPSTREAM,
+                       "the upstream answered with a JSON object that is not a message");
     }
     if (usage) take_usage(usage, cJSON_GetObjectItemCaseSensitive(j, "usage"));
     cJSON_Delete(j);

@@ -255,3 +255,92 @@ export function oaiChunks(deltas, { finish = 'stop', usage = { prompt_tokens: 12
   out.push('data: [DONE]\n\n');
   return out;
 }
+
+// ---- helpers of the fault, hostile-client, secrets and soak suites ----
+
+// Like startRelay, with a raised open-file limit (`nofile`, through the shell's ulimit, since
+// node cannot set a child's rlimits) and the binary to run (`bin`). child.pid is ccrelay's own
+// pid (the shell execs it), so /proc/<pid> reads the proxy.
+export async function spawnRelay(config, { env = {}, args = [], nofile = 0, bin = BIN } = {}) {
+  const dir = tmpdir();
+  const cfgPath = path.join(dir, 'config.json');
+  writeFileSync(cfgPath, JSON.stringify(config, null, 2));
+  const argv = ['serve', '--config', cfgPath, '--port', '0', ...args];
+  const child = nofile > 0
+    ? spawn('/bin/sh', ['-c', `ulimit -n ${nofile} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$0" "$@"`, bin, ...argv],
+      { env: { ...process.env, HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(bin, argv, { env: { ...process.env, HOME: dir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const onData = (d) => { log += d; };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`ccrelay did not start:\n${log}`)), 10000);
+    const check = () => {
+      const m = log.match(/listening on http:\/\/[^:]+:(\d+)/);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`ccrelay exited ${code}:\n${log}`)); });
+  });
+  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+  return {
+    port, dir, cfgPath, child, pid: child.pid,
+    log: () => log,
+    url: (p) => `http://127.0.0.1:${port}${p}`,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+      const r = await exited;
+      clearTimeout(t);
+      if (r.code !== 0) throw new Error(`ccrelay exited with ${r.code ?? r.sig}:\n${log.slice(-4000)}`);
+      return r;
+    },
+  };
+}
+
+// Resident memory (kB) and open file descriptors of a process, from /proc.
+export function procStats(pid) {
+  const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = st.match(/^VmRSS:\s+(\d+)\s+kB/m);
+  return { rssKB: m ? Number(m[1]) : NaN, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+// A raw TCP exchange: connect, let `drive(socket)` write, collect what comes back until the
+// peer closes or timeoutMs passes. Resolves {data (string), closed (bool), ms}.
+export function rawExchange(port, drive, { timeoutMs = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const chunks = [];
+    const s = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => { s.destroy(); resolve({ data: Buffer.concat(chunks).toString('utf8'), closed: false, ms: Date.now() - t0 }); }, timeoutMs);
+    s.on('connect', () => drive(s));
+    s.on('data', (c) => chunks.push(c));
+    s.on('error', (e) => { if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') { clearTimeout(timer); reject(e); } });
+    s.on('close', () => { clearTimeout(timer); resolve({ data: Buffer.concat(chunks).toString('utf8'), closed: true, ms: Date.now() - t0 }); });
+  });
+}
+
+// The body of an HTTP/1.1 response as read raw (chunked transfer decoded), and its status.
+export function parseRawResponse(text) {
+  const i = text.indexOf('\r\n\r\n');
+  if (i < 0) return { status: 0, head: text, body: '' };
+  const head = text.slice(0, i);
+  const status = Number((head.match(/^HTTP\/1\.1 (\d{3})/) || [])[1] || 0);
+  let body = text.slice(i + 4);
+  if (/transfer-encoding:\s*chunked/i.test(head)) {
+    let out = '';
+    let rest = body;
+    for (;;) {
+      const j = rest.indexOf('\r\n');
+      if (j < 0) break;
+      const n = parseInt(rest.slice(0, j), 16);
+      if (!(n > 0)) break;
+      out += rest.slice(j + 2, j + 2 + n);
+      rest = rest.slice(j + 2 + n + 2);
+    }
+    body = out;
+  }
+  return { status, head, body };
+}
