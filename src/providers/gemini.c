@@ -964,81 +964,9 @@ static void free_ref(const void *data, size_t len, void *arg) {
 /* A fast compact printer for the request tree. cJSON's own printer costs more than parsing the
  * same body (two passes per string, byte-wise copies); this one copies runs of plain bytes at
  * once. Output: valid JSON, valid UTF-8 (an invalid byte becomes U+FFFD), cJSON's number form. */
-static size_t utf8_valid_len(const unsigned char *p) {
-    unsigned char c = p[0];
-    if (c >= 0xC2 && c <= 0xDF) return (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-        if (c == 0xE0 && p[1] < 0xA0) return 0;  /* overlong */
-        if (c == 0xED && p[1] >= 0xA0) return 0; /* surrogate */
-        return 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if ((p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
-        if (c == 0xF0 && p[1] < 0x90) return 0;
-        if (c == 0xF4 && p[1] >= 0x90) return 0;
-        return 4;
-    }
-    return 0;
-}
-
 static void print_str(struct xl_buf *b, const char *str) {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)str, *run = p;
     xl_buf_addc(b, '"');
-    for (;;) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t k = utf8_valid_len(p);
-            if (k) {
-                p += k;
-                continue;
-            }
-        }
-        if (p > run) xl_buf_add(b, run, (size_t)(p - run));
-        if (c == 0) break;
-        char e[8];
-        size_t el = 2;
-        e[0] = '\\';
-        switch (c) {
-        case '"':
-            e[1] = '"';
-            break;
-        case '\\':
-            e[1] = '\\';
-            break;
-        case '\n':
-            e[1] = 'n';
-            break;
-        case '\r':
-            e[1] = 'r';
-            break;
-        case '\t':
-            e[1] = 't';
-            break;
-        case '\b':
-            e[1] = 'b';
-            break;
-        case '\f':
-            e[1] = 'f';
-            break;
-        default:
-            if (c < 0x20) {
-                e[1] = 'u', e[2] = '0', e[3] = '0', e[4] = hex[c >> 4], e[5] = hex[c & 15];
-                el = 6;
-            } else {
-                memcpy(e, "\xEF\xBF\xBD", 3); /* invalid UTF-8 byte */
-                el = 3;
-            }
-        }
-        xl_buf_add(b, e, el);
-        p++;
-        run = p;
-    }
+    xl_json_escape(b, str, strlen(str)); /* the shared escaper: valid UTF-8 out, fast runs */
     xl_buf_addc(b, '"');
 }
 

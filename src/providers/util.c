@@ -1,5 +1,9 @@
 #include "providers/util.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <limits.h>
 #include <ctype.h>
 #include <math.h>
@@ -134,10 +138,36 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     return len;
 }
 
+/* The length of the leading run of bytes that JSON takes verbatim: printable ASCII other than
+ * '"' and '\\'. Most of a request's text is such runs (prompts, schemas), so they are
+ * skipped 16 bytes at a time where SSE2 is there (every x86-64). */
+static size_t verbatim_run(const unsigned char *s, size_t n) {
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* signed compare: bytes 0x00-0x1f and 0x80-0xff are both "less than" 0x20 */
+        __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) return i + (size_t)__builtin_ctz(mask);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    }
+    return i;
+}
+
 void xl_json_escape(struct xl_buf *b, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0, run = 0; /* run: start of bytes copied verbatim */
     while (i < n) {
+        i += verbatim_run(s + i, n - i);
+        if (i >= n) break;
         unsigned char c = s[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             i++;

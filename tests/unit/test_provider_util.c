@@ -421,6 +421,43 @@ static void headers_and_hosts(void **state) {
 
 static void fuzz_huge_json_numbers_clamp(void **state);
 
+/* The escaper's 16-byte fast path must agree with the byte loop at every offset and length:
+ * each escaped string reads back, through cJSON, as the bytes it came from. */
+static void escape_round_trips_at_every_alignment(void **state) {
+    (void)state;
+    static const char *const pieces[] = {"plain text ", "\"q\"", "\\", "\n", "\t", "\x01",
+                                         "caf\xc3\xa9", "\xf0\x9f\x98\x80", "{\"k\":1}",
+                                         "0123456789abcdef"};
+    unsigned seed = 12345;
+    for (int round = 0; round < 2000; round++) {
+        char in[256];
+        size_t n = 0;
+        while (n < 200) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = pieces[(seed >> 16) % (sizeof pieces / sizeof *pieces)];
+            size_t l = strlen(p);
+            memcpy(in + n, p, l);
+            n += l;
+        }
+        size_t cut = (seed >> 8) % n;
+        struct xl_buf b;
+        xl_buf_init(&b);
+        xl_buf_add(&b, "\"", 1);
+        xl_json_escape(&b, in + (round % 7), cut > (size_t)(round % 7) ? cut - (size_t)(round % 7) : 0);
+        xl_buf_add(&b, "\"", 1);
+        xl_buf_addc(&b, '\0');
+        cJSON *j = cJSON_Parse(b.p);
+        assert_non_null(j);
+        size_t want = cut > (size_t)(round % 7) ? cut - (size_t)(round % 7) : 0;
+        /* a cut inside a UTF-8 sequence becomes U+FFFD: compare only whole-ASCII prefixes */
+        size_t k = 0;
+        while (k < want && (unsigned char)in[round % 7 + k] < 0x80) k++;
+        assert_memory_equal(j->valuestring, in + round % 7, k);
+        cJSON_Delete(j);
+        xl_buf_free(&b);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(error_table_rows),
@@ -434,6 +471,7 @@ int main(void) {
         cmocka_unit_test(anthropic_event_writer),
         cmocka_unit_test(headers_and_hosts),
         cmocka_unit_test(fuzz_huge_json_numbers_clamp),
+        cmocka_unit_test(escape_round_trips_at_every_alignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
