@@ -247,6 +247,19 @@ static void limits_and_top_level_values(void **state) {
     free(old_home);
 }
 
+static void header_timeout_default_and_bounds(void **state) {
+    (void)state;
+    struct config *cfg = must_load("{}");
+    assert_int_equal(cfg->header_timeout_ms, 30000);
+    config_free(cfg);
+    cfg = must_load("{LIMITS: {header_timeout_ms: 1500}}");
+    assert_int_equal(cfg->header_timeout_ms, 1500);
+    config_free(cfg);
+    assert_load_error("{LIMITS: {header_timeout_ms: 0}}", "LIMITS.header_timeout_ms", NULL);
+    assert_load_error("{LIMITS: {header_timeout_ms: -5}}", "LIMITS.header_timeout_ms", NULL);
+    assert_load_error("{LIMITS: {header_timeout_ms: 'soon'}}", "LIMITS.header_timeout_ms", NULL);
+}
+
 static void env_interpolation(void **state) {
     (void)state;
     setenv("TC_TOKEN", "tok123", 1);
@@ -757,6 +770,7 @@ int main(void) {
         cmocka_unit_test(example_config_loads),
         cmocka_unit_test(defaults),
         cmocka_unit_test(limits_and_top_level_values),
+        cmocka_unit_test(header_timeout_default_and_bounds),
         cmocka_unit_test(env_interpolation),
         cmocka_unit_test(every_validation_error_names_its_key),
         cmocka_unit_test(json5_errors_carry_the_file_position),
