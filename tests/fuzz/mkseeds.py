@@ -86,6 +86,7 @@ for fmt in streams:
         if b'data:' in lit:
             streams[fmt].append(lit)
             continue
+        j = is_json(lit)
         if isinstance(j, dict):
             if 'error' in j:
                 errors.append(lit)
