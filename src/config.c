@@ -1541,14 +1541,46 @@ static void redact_url_userinfo(cJSON *v) {
     set_valuestring(v, out);
 }
 
-static void redact_tree(cJSON *n) {
+/* Replace every occurrence of a known secret (a provider key, APIKEY) inside a string value:
+ * a key interpolated into another field ("...?key=$GEMINI_API_KEY") is as secret as the key. */
+static void redact_known(cJSON *v, const struct config *cfg) {
+    const char *secrets[256];
+    size_t ns = 0;
+    if (cfg->apikey && *cfg->apikey) secrets[ns++] = cfg->apikey;
+    for (size_t i = 0; i < cfg->nproviders; i++)
+        for (size_t k = 0; k < cfg->providers[i].nkeys && ns < 256; k++)
+            if (cfg->providers[i].keys[k] && strlen(cfg->providers[i].keys[k]) >= 4)
+                secrets[ns++] = cfg->providers[i].keys[k];
+    for (size_t i = 0; i < ns; i++) {
+        const char *hit = strstr(v->valuestring, secrets[i]);
+        if (!hit) continue;
+        size_t sl = strlen(secrets[i]), n = strlen(v->valuestring);
+        char *out = cJSON_malloc(n + (n / sl + 1) * 3 + 1); /* hits become "***" */
+        if (!out) return;
+        size_t o = 0;
+        for (const char *p = v->valuestring; *p;) {
+            if (strncmp(p, secrets[i], sl) == 0) {
+                memcpy(out + o, "***", 3);
+                o += 3;
+                p += sl;
+            } else {
+                out[o++] = *p++;
+            }
+        }
+        out[o] = '\0';
+        set_valuestring(v, out);
+    }
+}
+
+static void redact_tree(cJSON *n, const struct config *cfg) {
     for (cJSON *c = n->child; c; c = c->next) {
         if (c->string && is_secret_key(c->string)) {
             redact_value(c);
         } else if (cJSON_IsString(c) && c->valuestring) {
             if (strstr(c->valuestring, "://")) redact_url_userinfo(c);
+            redact_known(c, cfg);
         } else if (cJSON_IsArray(c) || cJSON_IsObject(c)) {
-            redact_tree(c);
+            redact_tree(c, cfg);
         }
     }
 }
@@ -1557,7 +1589,7 @@ char *config_dump_redacted(const struct config *cfg) {
     if (!cfg || !cfg->root) return NULL;
     cJSON *copy = cJSON_Duplicate(cfg->root, 1);
     if (!copy) return NULL;
-    redact_tree(copy);
+    redact_tree(copy, cfg);
     char *s = cJSON_Print(copy);
     cJSON_Delete(copy);
     return s;

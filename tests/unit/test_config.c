@@ -622,6 +622,18 @@ static void dump_redacts_every_secret(void **state) {
     free(d);
     config_free(cfg);
     assert_null(config_dump_redacted(NULL));
+    /* a key interpolated into another field is masked there too */
+    setenv("TC_GEMKEY", "AIzaInterpolated123", 1);
+    cfg = must_load("{APIKEY: 'k1', Providers: [{name: 'g', api_base_url: "
+                    "'https://generativelanguage.googleapis.com/v1beta/models/?key=${TC_GEMKEY}',"
+                    " api_key: '$TC_GEMKEY', models: ['m']}], Router: {default: 'g,m'}}");
+    d = config_dump_redacted(cfg);
+    assert_non_null(d);
+    assert_null(strstr(d, "AIzaInterpolated123"));
+    assert_non_null(strstr(d, "?key=***"));
+    free(d);
+    config_free(cfg);
+    unsetenv("TC_GEMKEY");
 }
 
 static void javascript_router_is_ignored_with_a_note(void **state) {
