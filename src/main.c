@@ -631,7 +631,10 @@ static void print_env(const struct opts *o, bool as_exports) {
 }
 
 static int cmd_code(const struct opts *o, const char *self, int argc, char **argv) {
-    if (cmd_start(o, self, true) != 0) return 1;
+    /* a proxy already answering there (`make run` in another terminal, `ccrelay start`) serves */
+    char host[256];
+    int port = resolved_port(o, host, sizeof host);
+    if (!probe_health(host, port) && cmd_start(o, self, true) != 0) return 1;
     print_env(o, false);
     char **args = calloc((size_t)argc + 2, sizeof *args);
     if (!args) return 1;

@@ -169,3 +169,24 @@ test('--workers: several processes share the port, reload together, and a dead o
     assert.equal(r.code, 0, log.slice(-2000));
   }
 });
+
+test('code uses a proxy that already runs in the foreground (make run in another terminal)', async () => {
+  const { spawn } = await import('node:child_process');
+  const { waitFor } = await import('./lib.mjs');
+  const env = isolated();
+  const bin = path.join(env.HOME, 'bin');
+  mkdirSync(bin);
+  writeFileSync(path.join(bin, 'claude'), '#!/bin/sh\necho "BASE=$ANTHROPIC_BASE_URL"\n');
+  chmodSync(path.join(bin, 'claude'), 0o755);
+  const port = await closedPort();
+  const serve = spawn(BIN, ['serve', '--port', String(port), '--workers', '1'], { env: { ...process.env, ...env } });
+  let log = '';
+  serve.stderr.on('data', (d) => { log += d; });
+  try {
+    await waitFor(() => /listening on/.test(log), 10000, 'serve');
+    const r = await run(['code', '--port', String(port), '-p', 'hi'], { env: { ...env, PATH: `${bin}:${process.env.PATH}` } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`BASE=http://127.0.0.1:${port}`));
+    assert.ok(!existsSync(path.join(env.HOME, '.ccrelay', 'ccrelay.pid')), 'no second proxy was started');
+  } finally { serve.kill('SIGTERM'); }
+});
