@@ -13,6 +13,8 @@
  * State: none global. A `struct loader` lives for one load; the result owns all its memory. */
 #include "config.h"
 
+#include <openssl/crypto.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -1262,10 +1264,25 @@ static void strv_free(char **v, size_t n) {
     free(v);
 }
 
+/* Overwrite a secret before its memory goes back to the allocator (OPENSSL_cleanse is not
+ * optimised away), so a later core dump or heap read does not find old keys. */
+static void cleanse_str(char *s) {
+    if (s) OPENSSL_cleanse(s, strlen(s));
+}
+
+/* Every string of the config tree: keys may have been interpolated anywhere. */
+static void cleanse_tree(cJSON *n) {
+    for (; n; n = n->next) {
+        if (cJSON_IsString(n)) cleanse_str(n->valuestring);
+        if (n->child) cleanse_tree(n->child);
+    }
+}
+
 void config_free(struct config *cfg) {
     if (!cfg) return;
     for (size_t i = 0; i < cfg->nproviders; i++) {
         struct cfg_provider *p = &cfg->providers[i];
+        for (size_t k = 0; k < p->nkeys; k++) cleanse_str(p->keys[k]);
         free(p->name);
         free(p->url);
         strv_free(p->keys, p->nkeys);
@@ -1277,11 +1294,14 @@ void config_free(struct config *cfg) {
         free(cfg->notes);
     }
     free(cfg->host);
+    cleanse_str(cfg->apikey);
+    cleanse_str(cfg->proxy_url); /* may hold user:password */
     free(cfg->apikey);
     free(cfg->custom_router_path);
     free(cfg->proxy_url);
     free(cfg->litellm_config);
     free(cfg->source);
+    if (cfg->root) cleanse_tree(cfg->root->child);
     cJSON_Delete(cfg->root);
     free(cfg);
 }
