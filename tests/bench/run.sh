@@ -483,6 +483,7 @@ if [ "$PEERS" = 1 ]; then
 fi
 if [ "$PEERS" = 1 ] && [ -z "$PEER_NOTE" ]; then
     CCR_VERSION=$(jq -r .version "$PEER_DIR/node_modules/@musistudio/claude-code-router/package.json")
+    CCR_ENGINE=$(jq -r '.engines.node // "any"' "$PEER_DIR/node_modules/@musistudio/claude-code-router/package.json")
     CCR_HOME=$TMP/ccr-home
     mkdir -p "$CCR_HOME/.claude-code-router"
     while :; do
@@ -524,7 +525,8 @@ print(next((v for row in r for v in row if isinstance(v, str) and v.startswith("
     t1=$EPOCHREALTIME
     case "$status" in
     "HTTP/1.1 200"*) CCR_FIRST_MS=$(elapsed_ms "$t0" "$t1") ;;
-    *) PEER_NOTE="Claude Code Router $CCR_VERSION did not answer (status: ${status:-none}; log: $(tail -2 "$TMP/ccr.log" | tr '\n' ' '))" ;;
+    *) PEER_NOTE="Claude Code Router $CCR_VERSION did not answer (status: ${status:-none}; log: $(tail -2 "$TMP/ccr.log" | tr '\n' ' '))"
+       stop_ccr ;;
     esac
 fi
 if [ "$PEERS" = 1 ] && [ -z "$PEER_NOTE" ]; then
@@ -609,7 +611,7 @@ scenarios, and how to read the ratios are described below the tables.
 - request: \`$(basename "$FIXTURE")\` ($(jq -c '.body' "$FIXTURE" | wc -c) bytes), $CHUNKS content deltas per answer,
   paced: ${PACE_MS} ms apart; ${DUR} s per run, closed loop
 ${PROXY_NOTE:+- **note**: $PROXY_NOTE
-}${CCR_VERSION:+- peer: Claude Code Router $CCR_VERSION (\`@musistudio/claude-code-router\`, from \`tests/bench/peers/package-lock.json\`), Node $(node --version 2>/dev/null)
+}${CCR_VERSION:+- peer: Claude Code Router $CCR_VERSION (\`@musistudio/claude-code-router\`, from \`tests/bench/peers/package-lock.json\`), on Node $(node --version 2>/dev/null) (the package asks for Node ${CCR_ENGINE:-?})
 }${PEER_NOTE:+- **peer note**: $PEER_NOTE
 }
 ## Goals (issue 15, \`make bench\` prints these)
