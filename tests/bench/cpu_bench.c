@@ -8,7 +8,9 @@
  *   build     provider_ops->build (the upstream request) for each provider that is linked
  * and prints, per provider, build time and (parse + summary + build) / parse. It also times
  * one streamed answer (50 text deltas in the provider's own format) through stream_new / feed /
- * end, per provider.
+ * end, per provider, and the policy's cost per request: policy_route with the built-in rules
+ * alone and with a custom router of about 30 lines (tests/bench/bench-router.lua, or
+ * $CPU_BENCH_ROUTER), on the ~100 KB fixtures.
  *
  * It links against build/libccrelay.a with whatever is on the tree: every module it uses is a
  * weak reference, forced in by bench.mk only when it links, and what is missing is reported
@@ -27,6 +29,8 @@
 #include "config.h"
 #include "err.h"
 #include "http.h"
+#include "log.h"
+#include "policy.h"
 #include "providers/provider.h"
 #include "summary.h"
 
@@ -43,6 +47,13 @@
 #pragma weak http_hdrs_init
 #pragma weak http_hdrs_add
 #pragma weak http_hdrs_free
+#pragma weak config_load_text
+#pragma weak config_free
+#pragma weak policy_new
+#pragma weak policy_free
+#pragma weak policy_route
+#pragma weak route_decision_free
+#pragma weak log_init
 
 #define NPROV 3
 #define STREAM_DELTAS 50
@@ -148,6 +159,128 @@ static int op_stream(void *p, struct err *err) {
     if (rc == 0 && ops->stream_end(st, out, err) < 0) rc = -1;
     ops->stream_free(st);
     if (out) evbuffer_free(out);
+    return rc;
+}
+
+struct policy_ctx {
+    struct policy *pol;
+    const struct summary *s;
+    const cJSON *body;
+};
+
+static int op_route(void *p, struct err *err) {
+    struct policy_ctx *c = p;
+    struct route_decision d;
+    memset(&d, 0, sizeof d);
+    if (policy_route(c->pol, c->s, c->body, &d, err) != 0) return -1;
+    route_decision_free(&d);
+    return 0;
+}
+
+/* The policy's cost per request: policy_route (what the server calls once per request, after
+ * summary_build) with the built-in rules, then with a custom router, on the fixtures of about
+ * 100 KB. Prints one block; returns -1 when a policy does not load or route. */
+static int bench_policy(void) {
+    static const char *const fixtures[] = {"claude-code/compact.json",
+                                           "claude-code/model-haiku.json"};
+    const char *router = getenv("CPU_BENCH_ROUTER");
+    if (!router || !*router) router = "tests/bench/bench-router.lua";
+    printf("\npolicy: policy_route per request (after summary_build), us; custom router %s\n",
+           router);
+    if (!(config_load_text && config_free && policy_new && policy_free && policy_route &&
+          route_decision_free && log_init && summary_build && summary_free)) {
+        printf("  policy or config not linked on this tree: skipped\n");
+        return 0;
+    }
+    /* The router's path goes into JSON: refuse one that would need escaping. */
+    for (const char *q = router; *q; q++)
+        if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20) {
+            printf("  CPU_BENCH_ROUTER has a character this bench does not escape: skipped\n");
+            return -1;
+        }
+    char text[2][1024];
+    for (int k = 0; k < 2; k++)
+        snprintf(text[k], sizeof text[k],
+                 "{\"LOG_LEVEL\": \"error\", %s%s%s"
+                 "\"Providers\": ["
+                 "{\"name\": \"bench\", \"api_base_url\": \"http://127.0.0.1:9/v1/messages\", "
+                 "\"api_key\": \"k\", \"models\": [\"m1\"]},"
+                 "{\"name\": \"cheap\", \"api_base_url\": \"http://127.0.0.1:9/v1/chat/completions\", "
+                 "\"api_key\": \"k\", \"models\": [\"m1\"]},"
+                 "{\"name\": \"big\", \"api_base_url\": \"http://127.0.0.1:9/v1beta/models/\", "
+                 "\"api_key\": \"k\", \"models\": [\"m1\"]}],"
+                 "\"Router\": {\"default\": \"bench,m1\", \"background\": \"cheap,m1\", "
+                 "\"think\": \"big,m1\", \"longContext\": \"big,m1\", \"webSearch\": \"big,m1\"}}",
+                 k ? "\"CUSTOM_ROUTER_PATH\": \"" : "", k ? router : "", k ? "\", " : "");
+    struct logger lg;
+    log_init(&lg, LOG_ERROR, stderr);
+    struct config *cfg[2] = {NULL, NULL};
+    struct policy *pol[2] = {NULL, NULL};
+    int rc = 0;
+    struct err err = {0};
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        if (config_load_text(text[k], strlen(text[k]), "cpu_bench", &cfg[k], &err) != 0 ||
+            policy_new(cfg[k], &lg, &pol[k], &err) != 0) {
+            printf("  %s policy does not load: %s\n", k ? "custom" : "built-in", err.msg);
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        printf("  %-44s %6s %9s %9s %6s %9s %6s  %s\n", "fixture", "KB", "parse us", "built-in",
+               "ratio", "custom", "ratio", "decisions (built-in / custom)");
+    }
+    for (size_t f = 0; rc == 0 && f < sizeof fixtures / sizeof *fixtures; f++) {
+        cJSON *fx = tu_fixture(fixtures[f]);
+        cJSON *body = fx ? cJSON_GetObjectItemCaseSensitive(fx, "body") : NULL;
+        char *raw = body ? cJSON_PrintUnformatted(body) : NULL;
+        struct http_hdrs hdrs = {0};
+        struct summary s;
+        memset(&s, 0, sizeof s);
+        if (!raw) {
+            printf("  %-44s missing (set CCRELAY_SHARED)\n", fixtures[f]);
+            cJSON_Delete(fx);
+            rc = -1;
+            break;
+        }
+        struct body_ctx pc = {.raw = raw, .len = strlen(raw)};
+        double parse = time_op(op_parse, &pc, &err);
+        cJSON *parsed = cJSON_ParseWithLength(raw, pc.len);
+        if (!parsed || summary_build(parsed, &hdrs, "/v1/messages", &s, &err) != 0) {
+            printf("  %-44s summary failed: %s\n", fixtures[f], err.msg);
+            rc = -1;
+        }
+        double t[2] = {-1, -1};
+        char rule[2][64] = {"", ""};
+        for (int k = 0; rc == 0 && k < 2; k++) {
+            struct policy_ctx c = {.pol = pol[k], .s = &s, .body = parsed};
+            err_clear(&err);
+            t[k] = time_op(op_route, &c, &err);
+            if (t[k] < 0) {
+                printf("  %-44s %s policy failed: %s\n", fixtures[f], k ? "custom" : "built-in",
+                       err.msg);
+                rc = -1;
+                break;
+            }
+            struct route_decision d;
+            memset(&d, 0, sizeof d);
+            if (policy_route(pol[k], &s, parsed, &d, &err) == 0 && d.n)
+                snprintf(rule[k], sizeof rule[k], "%s,%s (%s)", d.t[0].provider->name,
+                         d.t[0].model, d.rule);
+            route_decision_free(&d);
+        }
+        if (rc == 0)
+            printf("  %-44s %6.1f %9.1f %9.2f %6.3f %9.2f %6.3f  %s / %s\n", fixtures[f],
+                   (double)pc.len / 1024, parse / 1e3, t[0] / 1e3, t[0] / parse, t[1] / 1e3,
+                   t[1] / parse, rule[0], rule[1]);
+        summary_free(&s);
+        cJSON_Delete(parsed);
+        free(raw);
+        cJSON_Delete(fx);
+    }
+    for (int k = 0; k < 2; k++) {
+        if (pol[k]) policy_free(pol[k]);
+        if (cfg[k]) config_free(cfg[k]);
+    }
     return rc;
 }
 
@@ -381,6 +514,8 @@ int main(int argc, char **argv) {
         }
         cJSON_Delete(fx);
     }
+
+    if (bench_policy() != 0) rc = 1;
 
     printf("\nbudget over the %d fixtures of at least %d KB:\n", nbig, BUDGET_MIN_BYTES >> 10);
     if (summary_error[0]) printf("  summary_build FAILED on %s\n", summary_error);

@@ -16,13 +16,24 @@
 # (translated) at fewer counts (BENCH_XCONNS). The baseline of every row is the mock's own
 # Anthropic endpoint under the same load.
 #
+# Also, in the same run:
+#   256-byte body  nonstream and stream at 1 connection, mock vs. ccrelay (the size the
+#                  gateways' published figures use)
+#   start-up       ccrelay's command to its first answered request (best of 5)
+#   peers          Claude Code Router 3.1 (tests/bench/peers, npm ci from the lock file) against
+#                  the same mock, nonstream and stream at 16 connections (and paced at 256 in
+#                  the full run), next to a fresh ccrelay; BENCH_PEERS=0 skips it
+#   cpu_bench      translation vs. one cJSON parse, and the policy's cost per request
+# and prints the issue's goals as met / NOT MET lines.
+#
 # Checks (a failure is shown in the table and makes the script exit 1): every answer 200, every
 # stream ends with message_stop with nothing after it and carries all 50 deltas, every
 # connection served at least once, nothing aborted at the deadline.
 #
 # Environment: BUILD (build), SHARED (../shared), BENCH_FIXTURE (a fixture file; default
 # claude-code/hello-opus.json), BENCH_DURATION (seconds per run), BENCH_CONNS (list),
-# BENCH_ROUTES (list of anthropic openai gemini), BENCH_OUT (docs/benchmarks.md).
+# BENCH_ROUTES (list of anthropic openai gemini), BENCH_OUT (docs/benchmarks.md), BENCH_PEERS
+# (0: no Claude Code Router).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 2
@@ -50,7 +61,7 @@ TOOLCONNS=${BENCH_TOOLCONNS:-"16"}
 # The exact command, with the settings that changed it.
 CMDLINE="make bench"
 for v in BENCH_QUICK BENCH_DURATION BENCH_CONNS BENCH_XCONNS BENCH_TOOLCONNS BENCH_ROUTES \
-    BENCH_FIXTURE BENCH_PROXY; do
+    BENCH_FIXTURE BENCH_PROXY BENCH_PEERS; do
     [ -n "${!v:-}" ] && CMDLINE="$v='${!v}' $CMDLINE"
 done
 
@@ -67,6 +78,8 @@ TMP=$(mktemp -d /tmp/ccrelay-bench.XXXXXX) || die "mktemp failed"
 PIDS=""
 cleanup() {
     local rc=$? p i
+    # Claude Code Router runs in its own process group: stop all of it
+    [ -n "${CCR_PGID:-}" ] && declare -F stop_ccr >/dev/null && stop_ccr
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     for i in $(seq 40); do
         local alive=0
@@ -89,6 +102,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- build ----
 echo "== building (bench tools, ccrelay, cpu_bench)"
 $MAKE --no-print-directory BUILD="$BUILD" bench-tools || die "the bench tools do not build"
@@ -98,6 +112,7 @@ if ! $MAKE --no-print-directory BUILD="$BUILD" -j2 "$BUILD/ccrelay" >"$TMP/make-
 fi
 CPU_BENCH_OUT=""
 if $MAKE --no-print-directory BUILD="$BUILD" "$BUILD/bench/cpu_bench" >"$TMP/make-cpu.log" 2>&1; then
+    [ "$QUICK" = 1 ] && export CPU_BENCH_MS=${CPU_BENCH_MS:-25}
     CPU_BENCH_OUT=$(CCRELAY_SHARED="$SHARED" timeout 120 "$BUILD/bench/cpu_bench" 2>&1) ||
         CPU_BENCH_OUT="cpu_bench failed:
 $CPU_BENCH_OUT"
@@ -184,16 +199,21 @@ proc_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12
 proc_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 TICK=$(getconf CLK_TCK)
 
-# loadgen URL CONNS SCENARIO FORMAT-CHECK LABEL: one run, its JSON line on stdout.
+# loadgen URL CONNS SCENARIO FORMAT-CHECK LABEL: one run, its JSON line on stdout. LG_SRC is the
+# request (--fixture FILE or --body FILE), LG_EXTRA more options (--model for a peer).
+LG_SRC="--fixture $FIXTURE"
+LG_EXTRA=""
+LG_KEY=bench
 loadgen() {
     local url=$1 c=$2 scen=$3 check=$4 label=$5 stream=1 ramp=0
     [ "$scen" = nonstream ] && stream=0
     # Paced streams start spread over one answer's length and stay spread (users do not all
     # press enter in the same millisecond); the fast scenarios start at once.
     [ "$scen" = paced ] && ramp=$((CHUNKS * PACE_MS))
-    timeout $(( DUR + 90 )) "$LOADGEN" --url "$url" --fixture "$FIXTURE" --stream $stream \
+    # shellcheck disable=SC2086 # LG_SRC / LG_EXTRA are option lists
+    timeout $(( DUR + 90 )) "$LOADGEN" --url "$url" $LG_SRC $LG_EXTRA --stream $stream \
         -c "$c" -d "$DUR" --ramp $ramp --timeout 30000 $check --label "$label" \
-        -H "anthropic-version: 2023-06-01" -H "x-api-key: bench" 2>>"$TMP/loadgen.log" ||
+        -H "anthropic-version: 2023-06-01" -H "x-api-key: $LG_KEY" 2>>"$TMP/loadgen.log" ||
         echo "{\"label\":\"$label\",\"failed\":1,\"first_failure\":\"loadgen exited with an error\"}"
 }
 
@@ -238,6 +258,12 @@ row_check() { # JSON -> "ok" or a short failure text
 STARTUP=""
 IDLE_KB=""
 BUDGET=""
+GOALS=""
+PEAK1000_KB=""
+# goal CONDITION TEXT: one goal line, "met" when the awk CONDITION holds.
+goal() {
+    if awk "BEGIN { exit !($1) }" 2>/dev/null; then echo "- met: $2"; else echo "- NOT MET: $2"; fi
+}
 for route in $ROUTES; do
     case $route in
     anthropic) pfx=ant check_route="--expect-deltas $CHUNKS" conns=$CONNS ;;
@@ -315,9 +341,14 @@ for route in $ROUTES; do
                 (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$res")
             checks="mock $bcheck; proxy $pcheck"
             pok=$(jq -r '.ok // 0' <<<"$res")
+            ratio=$(awk -v a="$brps" -v b="$prps" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
+            [ "$scen" = paced ] && [ "$route" = anthropic ] && [ "$c" -ge 1000 ] && PEAK1000_KB=${peak:-}
             if [ "$pcheck" != "no proxy" ] && [ "$pok" != 0 ] && [ "$scen" = paced ] &&
                 [ "$c" -ge 256 ]; then
                 BUDGET="$BUDGET- TTFT p99 added, $route paced, $c streams: $(added "$bt99" "$pt99") ms (budget < 5 ms): $(awk -v a="$bt99" -v b="$pt99" 'BEGIN{print (b - a < 5 ? "ok" : "OVER")}')
+"
+                GOALS="$GOALS$(goal "$(added "$bt99" "$pt99" | tr -d +) < 5 && $(jq -r '.unserved_connections // 1' <<<"$res") == 0 && $ratio >= 0.95" \
+                    "$route paced, $c streams: every connection served ($(jq -r '.unserved_connections // "?"' <<<"$res") unserved), rps $ratio of direct (goal >= 0.95), first-delta p99 added $(added "$bt99" "$pt99") ms (goal < 5)")
 "
                 [ "$c" -ge 1000 ] && BUDGET="$BUDGET- RSS peak, $route paced, $c streams: $(awk -v b="${peak:-0}" 'BEGIN{printf "%.1f MB (budget < 64 MB): %s", b/1024, (b < 65536 ? "ok" : "OVER")}')
 "
@@ -327,7 +358,6 @@ for route in $ROUTES; do
                 ROWS="$ROWS| $route | $scen | $c | $(fmt2 "$brps") | $( [ "$pok" = 0 ] && [ "$pcheck" != "no proxy" ] && echo 0 || echo -) | - | $(fmt2 "$bp50") | - | $(fmt2 "$bp99") | - | $(fmt2 "$bt99") | - | - | - | $checks |
 "
             else
-                ratio=$(awk -v a="$brps" -v b="$prps" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
                 ROWS="$ROWS| $route | $scen | $c | $(fmt2 "$brps") | $(fmt2 "$prps") | $ratio | $(fmt2 "$bp50") | $(added "$bp50" "$pp50") | $(fmt2 "$bp99") | $(added "$bp99" "$pp99") | $(fmt2 "$bt99") | $(added "$bt99" "$pt99") | $(awk -v x="$cpu" 'BEGIN{printf "%.3f", x}') | $(awk -v a="$idle" -v b="${peak:-0}" 'BEGIN{printf "%.1f / %.1f", a/1024, b/1024}') | $checks |
 "
             fi
@@ -335,6 +365,234 @@ for route in $ROUTES; do
         [ $proxy_up = 1 ] && stop_proxy
     done
 done
+
+# ---- the 256-byte body (the gateways' published figures are for bodies under 1 KB) ----
+SMALL_BODY=tests/bench/body-256.json
+SMALL_ROWS=""
+if [ $HAVE_PROXY = 1 ] && start_proxy mockant; then
+    LG_SRC="--body $SMALL_BODY"
+    for scen in nonstream stream; do
+        echo "== 256-byte body, $scen, 1 connection" >&2
+        chk=""
+        [ "$scen" = stream ] && chk="--expect-deltas $CHUNKS"
+        base=$(loadgen "http://127.0.0.1:$FAST_PORT/v1/messages" 1 "$scen" "$chk" "mock/small/$scen/1")
+        res=$(loadgen "http://127.0.0.1:$PROXY_PORT/v1/messages" 1 "$scen" "$chk" "ccrelay/small/$scen/1")
+        printf '%s\n%s\n' "$base" "$res" >>"$RESULTS"
+        read -r brps bp50 bp99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0] | @tsv' <<<"$base")
+        read -r prps pp50 pp99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0] | @tsv' <<<"$res")
+        bcheck=$(row_check "$base")
+        pcheck=$(row_check "$res")
+        case "$bcheck $pcheck" in *FAIL*) FAILS=$((FAILS + 1)) ;; esac
+        SMALL_ROWS="$SMALL_ROWS| $scen | 1 | $(fmt2 "$brps") | $(fmt2 "$prps") | $(fmt2 "$bp50") | $(added "$bp50" "$pp50") | $(fmt2 "$bp99") | $(added "$bp99" "$pp99") | mock $bcheck; proxy $pcheck |
+"
+        GOALS="$GOALS$(goal "$pp99 - $bp99 < 0.2" "256-byte body, $scen, 1 connection: p99 added $(added "$bp99" "$pp99") ms (goal < 0.2 ms)")
+"
+    done
+    LG_SRC="--fixture $FIXTURE"
+    stop_proxy
+fi
+
+# ---- start-up: the command to its first answered request ----
+# first_answer PORT KEY PID [RETRY]: polls PORT until a POST of the 256-byte body gets a status
+# line back (with RETRY: a 200 status line, for a server that listens before it routes); in
+# bash (/dev/tcp) so that the poll forks nothing. Prints the status line.
+first_answer() {
+    local port=$1 i line len
+    len=$(wc -c <"$SMALL_BODY")
+    for i in $(seq 20000); do
+        if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+            printf 'POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nanthropic-version: 2023-06-01\r\nx-api-key: %s\r\nContent-Length: %s\r\nConnection: close\r\n\r\n' \
+                "${2:-bench}" "$len" >&3
+            cat "$SMALL_BODY" >&3
+            IFS= read -r -t 10 line <&3
+            exec 3<&-
+            if [ -z "${4:-}" ] || [[ $line == "HTTP/1.1 200"* ]] || [ "$i" -ge 19999 ]; then
+                echo "${line%$'\r'}"
+                return 0
+            fi
+        fi
+        [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
+        sleep 0.001
+    done
+    return 1
+}
+elapsed_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1000 }'; }
+FIRST_MS=""
+FIRST_ALL=""
+if [ $HAVE_PROXY = 1 ]; then
+    nfirst=0
+    for try in $(seq 8); do # 5 starts; a port taken meanwhile (by anyone) costs a retry
+        [ $nfirst -ge 5 ] && break
+        port=$(( 20000 + RANDOM % 30000 ))
+        port_free "$port" || continue
+        t0=$EPOCHREALTIME
+        "$PROXY" serve --config "$TMP/config.json" --port "$port" >>"$TMP/proxy.log" 2>&1 &
+        PROXY_PID=$!
+        PIDS="$PIDS $PROXY_PID"
+        status=$(first_answer "$port" bench "$PROXY_PID")
+        t1=$EPOCHREALTIME
+        stop_proxy
+        case "$status" in
+        "HTTP/1.1 200"*)
+            ms=$(elapsed_ms "$t0" "$t1")
+            FIRST_ALL="$FIRST_ALL $ms"
+            nfirst=$((nfirst + 1))
+            [ -z "$FIRST_MS" ] || awk -v a="$ms" -v b="$FIRST_MS" 'BEGIN{exit !(a < b)}' && FIRST_MS=$ms ;;
+        *) grep -q 'already in use' <(tail -1 "$TMP/proxy.log") ||
+            FIRST_ALL="$FIRST_ALL failed(${status:-no answer}: $(tail -1 "$TMP/proxy.log"))" ;;
+        esac
+    done
+    if [ -n "$FIRST_MS" ]; then
+        GOALS="$GOALS$(goal "$FIRST_MS < 50" "start-up, command to the first answered request: $FIRST_MS ms, best of 5 (goal < 50 ms; all:$FIRST_ALL)")
+"
+    else
+        GOALS="$GOALS- NOT MET: start-up: no start answered a request ($FIRST_ALL)
+"
+    fi
+fi
+
+# ---- Claude Code Router, side by side (BENCH_PEERS=0 skips it) ----
+PEERS=${BENCH_PEERS:-1}
+PEER_DIR=tests/bench/peers
+CCR_CLI=$PEER_DIR/node_modules/@musistudio/claude-code-router/dist/main/cli.js
+PEER_ROWS=""
+PEER_NOTE=""
+CCR_VERSION=""
+# Process-group totals of Claude Code Router (its web server, its gateway child, helpers).
+group_pids() { ps -o pid= -g "$1" 2>/dev/null | tr -s ' \n' ' '; }
+group_kb() { local p t=0 v; for p in $(group_pids "$1"); do v=$(proc_kb "$p" "$2"); t=$((t + ${v:-0})); done; echo $t; }
+group_ticks() { local p t=0 v; for p in $(group_pids "$1"); do v=$(proc_cpu_ticks "$p"); t=$((t + ${v:-0})); done; echo $t; }
+CCR_PGID=""
+stop_ccr() {
+    [ -n "$CCR_PGID" ] || return 0
+    kill -TERM -- "-$CCR_PGID" 2>/dev/null
+    local i
+    for i in $(seq 60); do [ -n "$(group_pids "$CCR_PGID")" ] || break; sleep 0.05; done
+    kill -KILL -- "-$CCR_PGID" 2>/dev/null
+    wait "$CCR_PGID" 2>/dev/null
+    PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$CCR_PGID" | tr '\n' ' ')
+    CCR_PGID=""
+}
+if [ "$PEERS" = 1 ]; then
+    if ! command -v node >/dev/null || ! command -v python3 >/dev/null; then
+        PEER_NOTE="Claude Code Router skipped: node and python3 (to read its local key) are needed"
+    elif [ ! -f "$CCR_CLI" ] &&
+        ! (cd "$PEER_DIR" && timeout 300 npm ci --no-audit --no-fund --loglevel=error) >"$TMP/npm.log" 2>&1; then
+        PEER_NOTE="Claude Code Router skipped: npm ci in $PEER_DIR failed ($(tail -1 "$TMP/npm.log"))"
+    fi
+fi
+if [ "$PEERS" = 1 ] && [ -z "$PEER_NOTE" ]; then
+    CCR_VERSION=$(jq -r .version "$PEER_DIR/node_modules/@musistudio/claude-code-router/package.json")
+    CCR_ENGINE=$(jq -r '.engines.node // "any"' "$PEER_DIR/node_modules/@musistudio/claude-code-router/package.json")
+    CCR_HOME=$TMP/ccr-home
+    mkdir -p "$CCR_HOME/.claude-code-router"
+    while :; do
+        CCR_UI_PORT=$(( 20000 + RANDOM % 30000 )); CCR_PORT=$((CCR_UI_PORT + 1))
+        port_free "$CCR_UI_PORT" && port_free "$CCR_PORT" && break
+    done
+    # Its 2.x config.json, imported at first start: one Anthropic-format provider on the mock,
+    # logging, request logs and agent analysis off; the web UI and the gateway on loopback ports.
+    cat >"$CCR_HOME/.claude-code-router/config.json" <<EOC
+{"HOST": "127.0.0.1", "PORT": $CCR_UI_PORT, "LOG": false, "LOG_LEVEL": "fatal",
+ "Providers": [{"name": "mock", "api_base_url": "http://127.0.0.1:$FAST_PORT/v1/messages",
+                "api_key": "k", "models": ["m1"], "transformer": {"use": ["Anthropic"]}},
+               {"name": "paced", "api_base_url": "http://127.0.0.1:$PACED_PORT/v1/messages",
+                "api_key": "k", "models": ["m1"], "transformer": {"use": ["Anthropic"]}}],
+ "Router": {"default": "mock,m1"},
+ "gateway": {"enabled": true, "host": "127.0.0.1", "port": $CCR_PORT},
+ "observability": {"requestLogs": false, "agentAnalysis": false, "requestLogBodyCapture": "none",
+                   "requestLogSuccessSampleRate": 0}}
+EOC
+    t0=$EPOCHREALTIME
+    # its own process group, so that every process it starts is stopped with it
+    HOME=$CCR_HOME XDG_CONFIG_HOME=$CCR_HOME/.config setsid node "$CCR_CLI" serve --no-open \
+        --host 127.0.0.1 --port "$CCR_UI_PORT" >"$TMP/ccr.log" 2>&1 &
+    CCR_PGID=$!
+    PIDS="$PIDS $CCR_PGID"
+    CCR_KEY=""
+    for i in $(seq 600); do
+        kill -0 "$CCR_PGID" 2>/dev/null || break
+        [ -z "$CCR_KEY" ] && [ -f "$CCR_HOME/.claude-code-router/config.sqlite" ] &&
+            CCR_KEY=$(python3 -c 'import sqlite3, sys
+r = sqlite3.connect(sys.argv[1], timeout=1).execute("select * from api_keys").fetchall()
+print(next((v for row in r for v in row if isinstance(v, str) and v.startswith("sk-")), ""))' "$CCR_HOME/.claude-code-router/config.sqlite" 2>/dev/null)
+        [ -n "$CCR_KEY" ] && ! port_free "$CCR_PORT" && break
+        sleep 0.05
+    done
+    status=""
+    [ -n "$CCR_KEY" ] && status=$(sed 's/"claude-sonnet-4-5"/"mock,m1"/' "$SMALL_BODY" >"$TMP/small-ccr.json" &&
+        SMALL_BODY=$TMP/small-ccr.json first_answer "$CCR_PORT" "$CCR_KEY" "$CCR_PGID" retry)
+    t1=$EPOCHREALTIME
+    case "$status" in
+    "HTTP/1.1 200"*) CCR_FIRST_MS=$(elapsed_ms "$t0" "$t1") ;;
+    *) PEER_NOTE="Claude Code Router $CCR_VERSION did not answer (status: ${status:-none}; log: $(tail -2 "$TMP/ccr.log" | tr '\n' ' '))"
+       stop_ccr ;;
+    esac
+fi
+if [ "$PEERS" = 1 ] && [ -z "$PEER_NOTE" ]; then
+    sleep 1
+    CCR_IDLE_KB=$(group_kb "$CCR_PGID" VmRSS)
+    PEER_SCENS="nonstream/16 stream/16"
+    [ "$QUICK" = 1 ] || PEER_SCENS="$PEER_SCENS paced/256"
+    for sc in $PEER_SCENS; do
+        scen=${sc%/*} c=${sc#*/}
+        echo "== Claude Code Router side by side: $scen, $c connections" >&2
+        chk=""
+        [ "$scen" = nonstream ] || chk="--expect-deltas $CHUNKS"
+        port=$FAST_PORT; provider=mockant; ccr_model="mock,m1"
+        [ "$scen" = paced ] && port=$PACED_PORT provider=pacedant ccr_model="paced,m1"
+        base=$(loadgen "http://127.0.0.1:$port/v1/messages" "$c" "$scen" "$chk" "mock/peers/$scen/$c")
+        # ccrelay, fresh, right before Claude Code Router under the same load
+        res="{}"; cpu=0; peak=0
+        if [ $HAVE_PROXY = 1 ] && start_proxy $provider; then
+            sleep 0.2
+            t0=$(proc_cpu_ticks "$PROXY_PID")
+            res=$(loadgen "http://127.0.0.1:$PROXY_PORT/v1/messages" "$c" "$scen" "$chk" "ccrelay/peers/$scen/$c")
+            t1=$(proc_cpu_ticks "$PROXY_PID")
+            peak=$(proc_kb "$PROXY_PID" VmHWM)
+            cpu=$(jq -r --arg d "$(( ${t1:-0} - ${t0:-0} ))" --arg hz "$TICK" 'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$res")
+            stop_proxy
+        fi
+        t0=$(group_ticks "$CCR_PGID")
+        LG_EXTRA="--model $ccr_model" LG_KEY=$CCR_KEY
+        cres=$(loadgen "http://127.0.0.1:$CCR_PORT/v1/messages" "$c" "$scen" "$chk" "ccr/$scen/$c")
+        LG_EXTRA="" LG_KEY=bench
+        t1=$(group_ticks "$CCR_PGID")
+        cpeak=$(group_kb "$CCR_PGID" VmHWM)
+        ccpu=$(jq -r --arg d "$((t1 - t0))" --arg hz "$TICK" 'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$cres")
+        printf '%s\n%s\n%s\n' "$base" "$res" "$cres" >>"$RESULTS"
+        read -r brps bt99 < <(jq -r '[.rps // 0, (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$base")
+        read -r prps pp50 pp99 pt99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0, (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$res")
+        read -r crps cp50 cp99 ct99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0, (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$cres")
+        times=$(awk -v a="$prps" -v b="$crps" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "-" }')
+        pcheck=$(row_check "$res")
+        ccheck=$(row_check "$cres")
+        # A peer that fails its checks is reported, not counted as a failure of the bench.
+        case "$pcheck" in *FAIL*) FAILS=$((FAILS + 1)) ;; esac
+        PEER_ROWS="$PEER_ROWS| $scen | $c | $(fmt2 "$brps") | $(fmt2 "$prps") | $(fmt2 "$crps") | $times | $(fmt2 "$pp50") / $(fmt2 "$cp50") | $(fmt2 "$pp99") / $(fmt2 "$cp99") | $(fmt2 "$bt99") / $(fmt2 "$pt99") / $(fmt2 "$ct99") | $(awk -v a="$cpu" -v b="$ccpu" 'BEGIN{printf "%.3f / %.2f", a, b}') | $(awk -v a="${peak:-0}" -v b="$cpeak" 'BEGIN{printf "%.1f / %.0f", a/1024, b/1024}') | ccrelay $pcheck; CCR $ccheck |
+"
+        [ "$c" = 16 ] && GOALS="$GOALS$(goal "$crps > 0 && $prps >= 20 * $crps" "$scen at 16 connections: ccrelay $(fmt2 "$prps") rps = ${times}x Claude Code Router $CCR_VERSION's $(fmt2 "$crps") rps in the same run (goal >= 20x)")
+"
+    done
+    CCR_PEAK_KB=$(group_kb "$CCR_PGID" VmHWM)
+    stop_ccr
+fi
+
+# ---- goals that come from the other measurements ----
+for r in openai gemini; do
+    l=$(grep -E "^  $r +worst" <<<"$CPU_BENCH_OUT")
+    [ -n "$l" ] && GOALS="$GOALS$(goal "$( [ "${l##*: }" = ok ] && echo 1 || echo 0)" "CPU per translated request ($r): ${l#*worst } (goal: at most 2.5 cJSON parses)")
+"
+done
+l=$(grep -E "^  anthropic +worst" <<<"$CPU_BENCH_OUT")
+[ -n "$l" ] && GOALS="$GOALS$(goal "$( [ "${l##*: }" = ok ] && echo 1 || echo 0)" "Anthropic pass-through: ${l#*worst } (goal: at most 1 parse)")
+"
+[ -n "$IDLE_KB" ] && GOALS="$GOALS$(goal "$IDLE_KB < 10240" "idle resident memory $(awk -v a="$IDLE_KB" 'BEGIN{printf "%.1f", a/1024}') MB (goal < 10 MB)")
+"
+[ -n "$PEAK1000_KB" ] && GOALS="$GOALS$(goal "$PEAK1000_KB < 65536" "resident memory with 1000 paced streams open: $(awk -v a="$PEAK1000_KB" 'BEGIN{printf "%.1f", a/1024}') MB peak (goal < 64 MB)")
+"
+GOALS="$GOALS$(goal "$(grep -q 'docs/benchmarks.md' README.md && echo 1 || echo 0)" "docs/benchmarks.md holds the table of the last full run (this run: $( [ "$QUICK" = 1 ] && echo quick || echo full)) and the README links it")
+"
 
 # ---- report ----
 CPU_MODEL=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
@@ -346,12 +604,43 @@ scenarios, and how to read the ratios are described below the tables.
 
 - date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - command: \`$CMDLINE\`
-- machine: $(nproc) CPUs, $CPU_MODEL (shared with other work: numbers at high connection
-  counts include the load client and the mock competing for the same cores)
+- machine: $(nproc) CPUs, $CPU_MODEL, shared with other engineers' builds and tests (load
+  average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end); numbers at
+  high connection counts also include the load client and the mock competing for the same cores
 - ccrelay: \`$(git describe --always --dirty 2>/dev/null || echo unknown)\`, libevent $LIBEVENT
 - request: \`$(basename "$FIXTURE")\` ($(jq -c '.body' "$FIXTURE" | wc -c) bytes), $CHUNKS content deltas per answer,
   paced: ${PACE_MS} ms apart; ${DUR} s per run, closed loop
 ${PROXY_NOTE:+- **note**: $PROXY_NOTE
+}${CCR_VERSION:+- peer: Claude Code Router $CCR_VERSION (\`@musistudio/claude-code-router\`, from \`tests/bench/peers/package-lock.json\`), on Node $(node --version 2>/dev/null) (the package asks for Node ${CCR_ENGINE:-?})
+}${PEER_NOTE:+- **peer note**: $PEER_NOTE
+}
+## Goals (issue 15, \`make bench\` prints these)
+
+${GOALS:-- no goal could be measured in this run
+}
+## Side by side: ccrelay vs. Claude Code Router${CCR_VERSION:+ $CCR_VERSION}
+
+${PEER_ROWS:+| scenario | conns | rps mock | rps ccrelay | rps CCR | ccrelay / CCR | p50 ms ccrelay / CCR | p99 ms ccrelay / CCR | TTFT p99 ms mock / ccrelay / CCR | CPU ms/req ccrelay / CCR | RSS MB peak ccrelay / CCR | checks |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+$PEER_ROWS
+- Claude Code Router: resident memory $(awk -v a="${CCR_IDLE_KB:-0}" -v b="${CCR_PEAK_KB:-0}" 'BEGIN{printf "%.0f MB idle, %.0f MB peak", a/1024, b/1024}') (all its processes: the web server and the gateway
+  it starts); start-up, command to the first answered request: ${CCR_FIRST_MS:-?} ms (ccrelay: ${FIRST_MS:-?} ms, best of 5).
+- Same mock, same request (\`$(basename "$FIXTURE")\`), same load client, measured one after the other
+  (mock alone, a fresh ccrelay, then Claude Code Router, which stays up across its rows). ccrelay
+  routes the request's own Claude model with its built-in rules; Claude Code Router 3.1 is sent
+  \`\"model\": \"mock,m1\"\` (its 2.x \`Router.default\` is not applied by 3.1's gateway), so it does
+  less routing work than ccrelay here. Its config.json sits in a temporary HOME with request logs,
+  body capture and agent analysis off; it listens on loopback ports only.
+}${PEER_NOTE:+$PEER_NOTE
+}$( [ "$PEERS" = 1 ] || echo "skipped (BENCH_PEERS=0)")
+
+## The 256-byte body (anthropic pass-through, 1 connection)
+
+${SMALL_ROWS:+| scenario | conns | rps mock | rps ccrelay | p50 ms mock | p50 added | p99 ms mock | p99 added | checks |
+|---|---|---|---|---|---|---|---|---|
+$SMALL_ROWS
+The gateways' published figures (TensorZero, Bifrost, Helicone, LiteLLM's Rust path) are for
+bodies under 1 KB: 0.1-1 ms added at the 99th percentile. Body: \`$SMALL_BODY\`.
 }
 ## DESIGN.md budget
 ${STARTUP:+- start-up to accepting connections (best start of this run): ${STARTUP} ms (budget < 50 ms): $( [ "$STARTUP" -lt 50 ] && echo ok || echo OVER)
@@ -409,7 +698,11 @@ All three are built by \`make bench-tools\` (and \`make $BUILD/bench/cpu_bench\`
 - \`loadgen --url http://127.0.0.1:PORT/v1/messages --fixture FILE -c CONNS -d SECONDS\`:
   closed loop, keep-alive; one JSON line per run (rps, latency / TTFB / first-delta
   percentiles, failures by kind, unserved connections). Loopback targets only.
-- \`cpu_bench\`: parse vs. summary vs. each linked translator's build, per fixture.
+- \`cpu_bench\`: parse vs. summary vs. each linked translator's build, per fixture; the
+  policy's \`policy_route\` per request with the built-in rules and with the custom router
+  \`tests/bench/bench-router.lua\` (29 lines), on the ~100 KB fixtures.
+- Claude Code Router: \`npm ci --prefix tests/bench/peers\` (run.sh does it when missing);
+  \`make bench BENCH_PEERS=0\` skips it.
 - Sanitizers: \`make BUILD=build-asan SAN=1 OPT=-O1 bench\` runs everything (ccrelay included)
   under ASan/UBSan and fails on any report.
 "
@@ -418,6 +711,9 @@ echo "$REPORT"
 mkdir -p "$(dirname "$OUT")"
 printf '%s' "$REPORT" >"$OUT"
 echo "bench: wrote $OUT and $RESULTS"
+echo
+echo "== goals (issue 15)"
+printf '%s' "$GOALS"
 if [ "$FAILS" -gt 0 ]; then
     echo "bench: $FAILS row(s) failed their checks" >&2
     exit 1
