@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -220,6 +221,10 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg) {
  * supervisor, which owns the pid file. */
 static int run_server(const struct opts *o, int worker) {
     struct err e = {0};
+    /* Request bodies and their copies are 50-120 KB each: give them their own mappings, so the
+     * memory of finished requests goes back to the system instead of fragmenting the heap
+     * (with 1,000 streams the heap otherwise keeps its peak). */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     char *path = NULL;
     struct config *cfg = load_config(o, &path, &e);
     if (!cfg) {

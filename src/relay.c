@@ -256,24 +256,50 @@ static void shed_request(struct relay *r) {
     r->xr.raw_len = 0;
 }
 
-/* While the upstream works on a request, keep one form of the body, not two: the raw bytes
- * (a fallback re-parses them) or, when the summary changed the tree, the tree. */
+/* Translators read the tree again when the answer arrives (stream_new, response); the
+ * pass-through reads neither tree nor raw bytes after its build. */
+static bool needs_tree(const struct relay *r) {
+    return r->ops && r->ops->format != FMT_ANTHROPIC;
+}
+
+/* Can this request still be sent again (a fallback target, another key of the pool)? */
+static bool may_retry(const struct relay *r) {
+    const struct route_target *t = cur_target(r);
+    return r->attempt + 1 < r->dec.n || (t && t->provider->nkeys > 1);
+}
+
+/* While the upstream works on a pass-through request, keep at most one form of the body: the raw
+ * bytes when another attempt may need them (it re-parses them), else nothing; the tree only
+ * when the summary changed it and another attempt may come. */
 static void compact_request(struct relay *r) {
     if (r->have_sum) summary_free(&r->sum); /* routed: the policy's view is not needed again */
     r->have_sum = false;
+    bool retry = may_retry(r);
     if (r->raw && r->xr.raw) {
         cJSON_Delete(r->body);
         r->body = NULL;
         r->xr.body = NULL;
+        if (!retry) {
+            evbuffer_free(r->raw);
+            r->raw = NULL;
+            r->xr.raw = NULL;
+            r->xr.raw_len = 0;
+        }
     } else if (r->raw) {
         evbuffer_free(r->raw);
         r->raw = NULL;
+        if (!retry) {
+            cJSON_Delete(r->body);
+            r->body = NULL;
+            r->xr.body = NULL;
+        }
     }
 }
 
 /* The parsed body for another attempt; re-parsed from the raw bytes if it was compacted. */
 static int ensure_body(struct relay *r, struct err *e) {
-    if (r->body) return 0;
+    if (r->body || (!needs_tree(r) && r->xr.raw)) return 0;
+    if (!r->xr.raw) return err_set(e, ERR_INTERNAL, "the request body is no longer available");
     r->body = cJSON_ParseWithLength(r->xr.raw, r->xr.raw_len);
     r->xr.body = r->body;
     return r->body ? 0 : err_set(e, ERR_NOMEM, "out of memory while re-reading the request");
@@ -376,7 +402,8 @@ static int on_head(void *arg, const struct http_head *head) {
             http_hdrs_add(&r->up_hdrs, head->hdrs.v[i].name, head->hdrs.v[i].value);
     if (head->status >= 200 && head->status < 300 && r->stream) {
         struct err e;
-        r->xs = ensure_body(r, &e) == 0 ? r->ops->stream_new(&r->xr, &e) : NULL;
+        r->xs = (!needs_tree(r) || ensure_body(r, &e) == 0) ? r->ops->stream_new(&r->xr, &e)
+                                                             : NULL;
         if (!r->xs) {
             r->call = NULL; /* returning 1 cancels it */
             fail_err(r, &e);
@@ -476,7 +503,7 @@ static void on_done(void *arg) {
     }
     size_t n = evbuffer_get_length(r->up_body);
     const char *b = (const char *)evbuffer_pullup(r->up_body, -1);
-    if (ensure_body(r, &e) != 0 ||
+    if ((needs_tree(r) && ensure_body(r, &e) != 0) ||
         r->ops->response(&r->xr, b ? b : "", n, r->out, &r->usage, &e) != 0) {
         if (e.kind == ERR_UPSTREAM && n > 0) { /* a 2xx body that carries an error object */
             const struct route_target *t = cur_target(r);
