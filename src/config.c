@@ -11,6 +11,7 @@
  * apply_default_keys). Everything else stays as the user wrote it, unknown keys included.
  *
  * State: none global. A `struct loader` lives for one load; the result owns all its memory. */
+#include "keypath.h"
 #include "config.h"
 
 #include <openssl/crypto.h>
@@ -69,34 +70,6 @@ static const char *type_name(const cJSON *n) {
     if (cJSON_IsArray(n)) return "a list";
     if (cJSON_IsObject(n)) return "an object";
     return "an unknown value";
-}
-
-/* A key path under construction: "Providers[1].api_key". Truncated (never overflows) when a
- * key is absurdly long. */
-struct path {
-    char buf[256];
-    size_t len;
-};
-
-static size_t path_key(struct path *p, const char *key) {
-    size_t old = p->len;
-    int n = snprintf(p->buf + p->len, sizeof p->buf - p->len, "%s%s", p->len ? "." : "", key);
-    if (n > 0) p->len += (size_t)n;
-    if (p->len >= sizeof p->buf) p->len = sizeof p->buf - 1;
-    return old;
-}
-
-static size_t path_index(struct path *p, size_t i) {
-    size_t old = p->len;
-    int n = snprintf(p->buf + p->len, sizeof p->buf - p->len, "[%zu]", i);
-    if (n > 0) p->len += (size_t)n;
-    if (p->len >= sizeof p->buf) p->len = sizeof p->buf - 1;
-    return old;
-}
-
-static void path_pop(struct path *p, size_t old) {
-    p->len = old;
-    p->buf[old] = '\0';
 }
 
 struct loader {
@@ -228,20 +201,20 @@ static void set_valuestring(cJSON *n, char *s) {
     n->valuestring = s;
 }
 
-static int interp_node(struct loader *L, cJSON *n, struct path *p);
+static int interp_node(struct loader *L, cJSON *n, struct keypath *p);
 
-static int interp_children(struct loader *L, cJSON *n, struct path *p) {
+static int interp_children(struct loader *L, cJSON *n, struct keypath *p) {
     size_t i = 0;
     for (cJSON *c = n->child; c; c = c->next, i++) {
-        size_t old = cJSON_IsArray(n) ? path_index(p, i) : path_key(p, c->string);
+        size_t old = cJSON_IsArray(n) ? keypath_index(p, i) : keypath_key(p, c->string);
         int rc = interp_node(L, c, p);
-        path_pop(p, old);
+        keypath_pop(p, old);
         if (rc) return rc;
     }
     return 0;
 }
 
-static int interp_node(struct loader *L, cJSON *n, struct path *p) {
+static int interp_node(struct loader *L, cJSON *n, struct keypath *p) {
     if (cJSON_IsArray(n) || cJSON_IsObject(n)) return interp_children(L, n, p);
     if (!cJSON_IsString(n) || !n->valuestring) return 0;
     char var[128], *out;
@@ -261,31 +234,31 @@ static int interp_node(struct loader *L, cJSON *n, struct path *p) {
 /* Interpolate the whole tree. In the embedded default, Providers[].api_key is left for
  * apply_default_keys (an unset key is not an error there). */
 static int interpolate(struct loader *L, cJSON *root) {
-    struct path p = {.buf = "", .len = 0};
+    struct keypath p = {.buf = "", .len = 0};
     for (cJSON *c = root->child; c; c = c->next) {
-        size_t old = path_key(&p, c->string);
+        size_t old = keypath_key(&p, c->string);
         int rc;
         if (L->dflt && strcmp(c->string, "Providers") == 0 && cJSON_IsArray(c)) {
             rc = 0;
             size_t i = 0;
             for (cJSON *prov = c->child; prov && !rc; prov = prov->next, i++) {
-                size_t o2 = path_index(&p, i);
+                size_t o2 = keypath_index(&p, i);
                 if (cJSON_IsObject(prov)) {
                     for (cJSON *m = prov->child; m && !rc; m = m->next) {
                         if (strcmp(m->string, "api_key") == 0) continue;
-                        size_t o3 = path_key(&p, m->string);
+                        size_t o3 = keypath_key(&p, m->string);
                         rc = interp_node(L, m, &p);
-                        path_pop(&p, o3);
+                        keypath_pop(&p, o3);
                     }
                 } else {
                     rc = interp_node(L, prov, &p);
                 }
-                path_pop(&p, o2);
+                keypath_pop(&p, o2);
             }
         } else {
             rc = interp_node(L, c, &p);
         }
-        path_pop(&p, old);
+        keypath_pop(&p, old);
         if (rc) return rc;
     }
     return 0;
@@ -489,7 +462,7 @@ static enum wire_format infer_format(const struct url_parts *u, const cJSON *tra
 /* ------------------------------------------------------------------------------------------ */
 /* Providers                                                                                   */
 
-static int check_use(struct loader *L, const cJSON *use, struct path *p) {
+static int check_use(struct loader *L, const cJSON *use, struct keypath *p) {
     if (!cJSON_IsArray(use))
         return fail(L, p->buf,
                     "must be a list of transformer names or [name, {options}] pairs, found %s",
@@ -497,7 +470,7 @@ static int check_use(struct loader *L, const cJSON *use, struct path *p) {
     size_t i = 0;
     const cJSON *u;
     cJSON_ArrayForEach(u, use) {
-        size_t old = path_index(p, i++);
+        size_t old = keypath_index(p, i++);
         int bad = 0;
         if (cJSON_IsString(u)) {
             bad = !*u->valuestring;
@@ -515,19 +488,19 @@ static int check_use(struct loader *L, const cJSON *use, struct path *p) {
                  type_name(u));
             return -1;
         }
-        path_pop(p, old);
+        keypath_pop(p, old);
     }
     return 0;
 }
 
 /* transformer: {"use": [...], "<model>": {"use": [...]}} */
-static int check_transformer(struct loader *L, const cJSON *t, struct path *p) {
+static int check_transformer(struct loader *L, const cJSON *t, struct keypath *p) {
     if (!cJSON_IsObject(t))
         return fail(L, p->buf, "must be an object like {\"use\": [\"openrouter\"]}, found %s",
                     type_name(t));
     if (no_duplicates(L, t, p->buf)) return -1;
     for (const cJSON *m = t->child; m; m = m->next) {
-        size_t old = path_key(p, m->string);
+        size_t old = keypath_key(p, m->string);
         int rc;
         if (strcmp(m->string, "use") == 0) {
             rc = check_use(L, m, p);
@@ -539,12 +512,12 @@ static int check_transformer(struct loader *L, const cJSON *t, struct path *p) {
             const cJSON *use = member(m, "use");
             rc = 0;
             if (use) {
-                size_t o2 = path_key(p, "use");
+                size_t o2 = keypath_key(p, "use");
                 rc = check_use(L, use, p);
-                path_pop(p, o2);
+                keypath_pop(p, o2);
             }
         }
-        path_pop(p, old);
+        keypath_pop(p, old);
         if (rc) return rc;
     }
     return 0;
@@ -559,7 +532,7 @@ static int strv_push(char ***v, size_t *n, const char *s) {
     return 0;
 }
 
-static int load_keys(struct loader *L, struct cfg_provider *prov, const cJSON *k, struct path *p) {
+static int load_keys(struct loader *L, struct cfg_provider *prov, const cJSON *k, struct keypath *p) {
     if (!present(k)) return 0;
     if (cJSON_IsString(k)) {
         if (!*k->valuestring) return 0; /* "" : no key (local servers) */
@@ -571,25 +544,25 @@ static int load_keys(struct loader *L, struct cfg_provider *prov, const cJSON *k
     size_t i = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, k) {
-        size_t old = path_index(p, i++);
+        size_t old = keypath_index(p, i++);
         if (!cJSON_IsString(e) || !*e->valuestring)
             return fail(L, p->buf, "must be a non-empty string (one key of the pool), found %s",
                         cJSON_IsString(e) ? "an empty string" : type_name(e));
-        path_pop(p, old);
+        keypath_pop(p, old);
         if (strv_push(&prov->keys, &prov->nkeys, e->valuestring)) return nomem(L);
     }
     return 0;
 }
 
 static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct cfg_provider *prov,
-                         struct path *p) {
+                         struct keypath *p) {
     if (!cJSON_IsObject(pj))
         return fail(L, p->buf, "must be an object with name, api_base_url, api_key, models; "
                                "found %s",
                     type_name(pj));
     prov->json = pj;
     if (no_duplicates(L, pj, p->buf)) return -1;
-    size_t old = path_key(p, "name");
+    size_t old = keypath_key(p, "name");
     const char *name;
     if (get_str(L, member(pj, "name"), p->buf, &name)) return -1;
     if (!name || !*name)
@@ -607,9 +580,9 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
                         "ignoring case); give each provider its own name",
                         name, i);
     if (!(prov->name = strdup(name))) return nomem(L);
-    path_pop(p, old);
+    keypath_pop(p, old);
 
-    old = path_key(p, "api_base_url");
+    old = keypath_key(p, "api_base_url");
     const char *url;
     if (get_str(L, member(pj, "api_base_url"), p->buf, &url)) return -1;
     if (!url || !*url)
@@ -630,37 +603,37 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
                                "ccrelay appends {model}:generateContent or "
                                ":streamGenerateContent itself");
     if (!(prov->url = strdup(url))) return nomem(L);
-    path_pop(p, old);
+    keypath_pop(p, old);
 
     const cJSON *tr = member(pj, "transformer");
     if (present(tr)) {
-        old = path_key(p, "transformer");
+        old = keypath_key(p, "transformer");
         if (check_transformer(L, tr, p)) return -1;
-        path_pop(p, old);
+        keypath_pop(p, old);
     }
 
     /* translator knobs (providers/options.h): options {...}, model_options {model: {...}} */
     const cJSON *o = member(pj, "options");
     if (present(o) && !cJSON_IsObject(o)) {
-        path_key(p, "options");
+        keypath_key(p, "options");
         return fail(L, p->buf, "must be an object of translator knobs, found %s", type_name(o));
     }
     o = member(pj, "model_options");
     if (present(o)) {
-        old = path_key(p, "model_options");
+        old = keypath_key(p, "model_options");
         if (!cJSON_IsObject(o))
             return fail(L, p->buf, "must be an object {\"<model>\": {knobs}}, found %s",
                         type_name(o));
         for (const cJSON *m = o->child; m; m = m->next) {
             if (cJSON_IsObject(m)) continue;
-            path_key(p, m->string);
+            keypath_key(p, m->string);
             return fail(L, p->buf, "must be an object of translator knobs, found %s",
                         type_name(m));
         }
-        path_pop(p, old);
+        keypath_pop(p, old);
     }
 
-    old = path_key(p, "format");
+    old = keypath_key(p, "format");
     const char *fmt;
     if (get_str(L, member(pj, "format"), p->buf, &fmt)) return -1;
     if (fmt) {
@@ -671,13 +644,13 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
     } else {
         prov->format = infer_format(&parts, present(tr) ? tr : NULL);
     }
-    path_pop(p, old);
+    keypath_pop(p, old);
 
-    old = path_key(p, "api_key");
+    old = keypath_key(p, "api_key");
     if (load_keys(L, prov, member(pj, "api_key"), p)) return -1;
-    path_pop(p, old);
+    keypath_pop(p, old);
 
-    old = path_key(p, "models");
+    old = keypath_key(p, "models");
     const cJSON *models = member(pj, "models");
     if (present(models)) {
         if (!cJSON_IsArray(models))
@@ -687,15 +660,15 @@ static int load_provider(struct loader *L, const cJSON *pj, size_t idx, struct c
         size_t i = 0;
         const cJSON *m;
         cJSON_ArrayForEach(m, models) {
-            size_t o2 = path_index(p, i++);
+            size_t o2 = keypath_index(p, i++);
             if (!cJSON_IsString(m) || !*m->valuestring)
                 return fail(L, p->buf, "must be a model id (a non-empty string), found %s",
                             cJSON_IsString(m) ? "an empty string" : type_name(m));
-            path_pop(p, o2);
+            keypath_pop(p, o2);
             if (strv_push(&prov->models, &prov->nmodels, m->valuestring)) return nomem(L);
         }
     }
-    path_pop(p, old);
+    keypath_pop(p, old);
     return 0;
 }
 
@@ -709,15 +682,15 @@ static int load_providers(struct loader *L, const cJSON *root) {
     if (n == 0) return 0;
     L->cfg->providers = calloc(n, sizeof *L->cfg->providers);
     if (!L->cfg->providers) return nomem(L);
-    struct path p = {.buf = "", .len = 0};
-    path_key(&p, "Providers");
+    struct keypath p = {.buf = "", .len = 0};
+    keypath_key(&p, "Providers");
     size_t i = 0;
     const cJSON *pj;
     cJSON_ArrayForEach(pj, ps) {
-        size_t old = path_index(&p, i);
+        size_t old = keypath_index(&p, i);
         L->cfg->nproviders = i + 1; /* so config_free releases a half-built one */
         if (load_provider(L, pj, i, &L->cfg->providers[i], &p)) return -1;
-        path_pop(&p, old);
+        keypath_pop(&p, old);
         i++;
     }
     return 0;

@@ -10,6 +10,7 @@
  *
  * State: none global. A `struct conv` lives for one load and owns what it builds until it is
  * handed to the caller in a struct litellm_map. */
+#include "keypath.h"
 #include "litellm.h"
 
 #include <ctype.h>
@@ -430,31 +431,6 @@ static char *endpoint(const struct prefix *px, const char *base) {
 /* ------------------------------------------------------------------------------------------ */
 /* The conversion                                                                              */
 
-struct path {
-    char buf[256];
-    size_t len;
-};
-
-static size_t path_key(struct path *p, const char *key) {
-    size_t old = p->len;
-    int n = snprintf(p->buf + p->len, sizeof p->buf - p->len, "%s%s", p->len ? "." : "", key);
-    if (n > 0) p->len += (size_t)n;
-    if (p->len >= sizeof p->buf) p->len = sizeof p->buf - 1;
-    return old;
-}
-
-static size_t path_index(struct path *p, size_t i) {
-    size_t old = p->len;
-    int n = snprintf(p->buf + p->len, sizeof p->buf - p->len, "[%zu]", i);
-    if (n > 0) p->len += (size_t)n;
-    if (p->len >= sizeof p->buf) p->len = sizeof p->buf - 1;
-    return old;
-}
-
-static void path_pop(struct path *p, size_t old) {
-    p->len = old;
-    p->buf[old] = '\0';
-}
 
 /* One generated provider. */
 struct gen {
@@ -753,12 +729,12 @@ struct params {
 };
 
 /* Sort the keys of litellm_params; refuse what ccrelay cannot honour. */
-static int read_params(struct conv *C, const cJSON *lp, struct path *p, struct params *P) {
+static int read_params(struct conv *C, const cJSON *lp, struct keypath *p, struct params *P) {
     memset(P, 0, sizeof *P);
     P->lp = lp;
     for (const cJSON *k = lp->child; k; k = k->next) {
         const char *n = k->string;
-        size_t o = path_key(p, n);
+        size_t o = keypath_key(p, n);
         if (strcmp(n, "model") == 0) P->model = k;
         else if (strcmp(n, "api_base") == 0 || strcmp(n, "base_url") == 0) P->base = k;
         else if (strcmp(n, "api_key") == 0) P->key = k;
@@ -793,16 +769,16 @@ static int read_params(struct conv *C, const cJSON *lp, struct path *p, struct p
                                       "temperature, top_p, top_k, seed, stop, presence_penalty, "
                                       "frequency_penalty; remove it");
         }
-        path_pop(p, o);
+        keypath_pop(p, o);
     }
     return 0;
 }
 
 /* litellm_params.model (and custom_llm_provider) -> the prefix and the upstream model id
  * (borrowed from the tree). */
-static int model_prefix(struct conv *C, const struct params *P, struct path *p,
+static int model_prefix(struct conv *C, const struct params *P, struct keypath *p,
                         const struct prefix **pxo, const char **upstream) {
-    size_t o = path_key(p, "model");
+    size_t o = keypath_key(p, "model");
     const cJSON *model = P->model;
     if (!model) return fail(C, P->lp, p->buf, "is missing; write e.g. \"openrouter/x-ai/grok-4.1-fast\"");
     if (!cJSON_IsString(model) || !*model->valuestring)
@@ -815,8 +791,8 @@ static int model_prefix(struct conv *C, const struct params *P, struct path *p,
     if (P->cprov) {
         const cJSON *cp = P->cprov;
         if (!cJSON_IsString(cp) || !(px = find_prefix(cp->valuestring, strlen(cp->valuestring)))) {
-            path_pop(p, o);
-            path_key(p, "custom_llm_provider");
+            keypath_pop(p, o);
+            keypath_key(p, "custom_llm_provider");
             return fail(C, cp, p->buf, "%s%.40s%s is not a provider ccrelay supports; use one of "
                                        "%s (without the slash)",
                         cJSON_IsString(cp) ? "\"" : "",
@@ -847,7 +823,7 @@ static int model_prefix(struct conv *C, const struct params *P, struct path *p,
     }
     if (!**upstream)
         return fail(C, model, p->buf, "\"%.80s\" names no model after the provider prefix", m);
-    path_pop(p, o);
+    keypath_pop(p, o);
     *pxo = px;
     return 0;
 }
@@ -855,12 +831,12 @@ static int model_prefix(struct conv *C, const struct params *P, struct path *p,
 /* The endpoint: api_base (os.environ/ allowed) by the prefix's rule, else its default URL.
  * *url is malloc'd. */
 static int endpoint_of(struct conv *C, const struct params *P, const struct prefix *px,
-                       struct path *p, char **url) {
+                       struct keypath *p, char **url) {
     *url = NULL;
     const char *bv = NULL;
     if (P->base) {
         char var[128];
-        size_t o = path_key(p, P->base->string);
+        size_t o = keypath_key(p, P->base->string);
         if (env_string(C, P->base, p->buf, &bv, var, sizeof var)) return -1;
         if (!bv)
             return fail(C, P->base, p->buf, "environment variable %s is not set; export it or "
@@ -869,7 +845,7 @@ static int endpoint_of(struct conv *C, const struct params *P, const struct pref
         if (!(strncasecmp(bv, "http://", 7) == 0 || strncasecmp(bv, "https://", 8) == 0) ||
             strcspn(bv, " \t\r\n") != strlen(bv) || strlen(bv) < 10)
             return fail(C, P->base, p->buf, "\"%.80s\" is not an http:// or https:// URL", bv);
-        path_pop(p, o);
+        keypath_pop(p, o);
     } else if (!px->url) {
         return fail(C, P->lp, p->buf, "%s/ needs api_base (the server's URL, e.g. "
                                       "\"http://127.0.0.1:8000/v1\")",
@@ -883,11 +859,11 @@ static int endpoint_of(struct conv *C, const struct params *P, const struct pref
  * borrowed (NULL: none); *missing when a variable is named but unset (one start-up note per
  * variable says so). */
 static int key_of(struct conv *C, const struct params *P, const struct prefix *px,
-                  const char *model_name, struct path *p, const char **key, bool *missing) {
+                  const char *model_name, struct keypath *p, const char **key, bool *missing) {
     *key = NULL;
     *missing = false;
     char var[128] = "";
-    size_t o = path_key(p, "api_key");
+    size_t o = keypath_key(p, "api_key");
     if (P->key && !cJSON_IsNull(P->key)) {
         if (env_string(C, P->key, p->buf, key, var, sizeof var)) return -1;
         *missing = *key == NULL && var[0];
@@ -913,7 +889,7 @@ static int key_of(struct conv *C, const struct params *P, const struct prefix *p
                  where, p->buf, var, model_name, P->model->valuestring, var))
             return -1;
     }
-    path_pop(p, o);
+    keypath_pop(p, o);
     return 0;
 }
 
@@ -921,13 +897,13 @@ static int key_of(struct conv *C, const struct params *P, const struct prefix *p
  * extra_headers, sampling parameters and extra_body -> extra_body. *out owned, never NULL on
  * success. */
 static int knobs_of(struct conv *C, const struct params *P, const struct prefix *px,
-                    struct path *p, cJSON **out) {
+                    struct keypath *p, cJSON **out) {
     cJSON *knobs = cJSON_CreateObject(), *body = cJSON_CreateObject();
     *out = NULL;
     if (!knobs || !body) goto oom;
     if (P->maxtok) {
         long v;
-        size_t o = path_key(p, "max_tokens");
+        size_t o = keypath_key(p, "max_tokens");
         if (small_int(C, P->maxtok, p->buf, 1, 10000000, &v)) goto bad;
         if (px->format == FMT_ANTHROPIC) {
             fail(C, P->maxtok, p->buf, "cannot be honoured for anthropic/ (the request is "
@@ -936,10 +912,10 @@ static int knobs_of(struct conv *C, const struct params *P, const struct prefix 
             goto bad;
         }
         if (!cJSON_AddNumberToObject(knobs, "model_max_output", (double)v)) goto oom;
-        path_pop(p, o);
+        keypath_pop(p, o);
     }
     if (P->headers) {
-        size_t o = path_key(p, P->headers->string);
+        size_t o = keypath_key(p, P->headers->string);
         if (check_object(C, P->headers, p->buf, "header name: value")) goto bad;
         if (px->format == FMT_ANTHROPIC) {
             fail(C, P->headers, p->buf, "extra headers are not sent to anthropic/ endpoints "
@@ -948,7 +924,7 @@ static int knobs_of(struct conv *C, const struct params *P, const struct prefix 
         }
         for (const cJSON *h = P->headers->child; h; h = h->next) {
             if (!cJSON_IsString(h)) {
-                path_key(p, h->string);
+                keypath_key(p, h->string);
                 fail(C, h, p->buf, "must be a string (quote it), found %s", type_name(h));
                 goto bad;
             }
@@ -956,7 +932,7 @@ static int knobs_of(struct conv *C, const struct params *P, const struct prefix 
         cJSON *hc = cJSON_Duplicate(P->headers, 1);
         if (!hc) goto oom;
         cJSON_AddItemToObject(knobs, "extra_headers", hc);
-        path_pop(p, o);
+        keypath_pop(p, o);
     }
     for (const cJSON *k = P->lp->child; k; k = k->next) {
         if (!is_one_of(k->string, BODY_PARAMS)) continue;
@@ -965,7 +941,7 @@ static int knobs_of(struct conv *C, const struct params *P, const struct prefix 
         cJSON_AddItemToObject(body, k->string, v);
     }
     if (P->xbody) {
-        size_t o = path_key(p, "extra_body");
+        size_t o = keypath_key(p, "extra_body");
         if (check_object(C, P->xbody, p->buf, "fields merged into the upstream request")) goto bad;
         for (const cJSON *f = P->xbody->child; f; f = f->next) { /* extra_body wins */
             cJSON *v = cJSON_Duplicate(f, 1);
@@ -973,12 +949,12 @@ static int knobs_of(struct conv *C, const struct params *P, const struct prefix 
             cJSON_DeleteItemFromObjectCaseSensitive(body, f->string);
             cJSON_AddItemToObject(body, f->string, v);
         }
-        path_pop(p, o);
+        keypath_pop(p, o);
     }
     if (body->child) {
         if (px->format != FMT_OPENAI) {
             const cJSON *first = P->first_sampling ? P->first_sampling : P->xbody;
-            path_key(p, first->string);
+            keypath_key(p, first->string);
             fail(C, first, p->buf, "request parameters from the config are applied only to "
                                    "OpenAI-format providers, not to %s/ (%s format); remove it",
                  px->name, wire_format_name(px->format));
@@ -999,7 +975,7 @@ bad:
 }
 
 /* weight / rpm / tpm (w[i] = -1 when unset) and order (0 when unset). */
-static int balance_of(struct conv *C, const struct params *P, struct path *p, double w[3],
+static int balance_of(struct conv *C, const struct params *P, struct keypath *p, double w[3],
                       long *ord) {
     const cJSON *wn[3] = {P->weight, P->rpm, P->tpm};
     static const char *const wname[3] = {"weight", "rpm", "tpm"};
@@ -1007,7 +983,7 @@ static int balance_of(struct conv *C, const struct params *P, struct path *p, do
         w[i] = -1;
         if (!wn[i]) continue;
         if (!cJSON_IsNumber(wn[i]) || wn[i]->valuedouble < 0 || !isfinite(wn[i]->valuedouble)) {
-            path_key(p, wname[i]);
+            keypath_key(p, wname[i]);
             return fail(C, wn[i], p->buf, "must be a number from 0 up, found %s",
                         type_name(wn[i]));
         }
@@ -1015,9 +991,9 @@ static int balance_of(struct conv *C, const struct params *P, struct path *p, do
     }
     *ord = 0;
     if (P->order) {
-        size_t o = path_key(p, "order");
+        size_t o = keypath_key(p, "order");
         if (small_int(C, P->order, p->buf, 1, 1000000, ord)) return -1;
-        path_pop(p, o);
+        keypath_pop(p, o);
     }
     return 0;
 }
@@ -1045,11 +1021,11 @@ static int add_to_group(struct conv *C, const char *model_name, cJSON *dep) {
 }
 
 /* model_list[idx]: {model_name, litellm_params, model_info}. */
-static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p) {
+static int deployment(struct conv *C, const cJSON *d, size_t idx, struct keypath *p) {
     if (check_object(C, d, p->buf, "model_name and litellm_params")) return -1;
     const cJSON *mn = NULL, *lp = NULL;
     for (const cJSON *k = d->child; k; k = k->next) {
-        size_t o = path_key(p, k->string);
+        size_t o = keypath_key(p, k->string);
         if (strcmp(k->string, "model_name") == 0)
             mn = k;
         else if (strcmp(k->string, "litellm_params") == 0)
@@ -1057,9 +1033,9 @@ static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p
         else if (strcmp(k->string, "model_info") != 0) /* model_info: metadata, no effect */
             return fail(C, k, p->buf, "unknown key; a model_list entry has model_name, "
                                       "litellm_params and model_info");
-        path_pop(p, o);
+        keypath_pop(p, o);
     }
-    size_t o = path_key(p, "model_name");
+    size_t o = keypath_key(p, "model_name");
     if (!mn)
         return fail(C, d, p->buf, "is missing; write the model name clients ask for (e.g. "
                                   "\"claude-sonnet-*\")");
@@ -1067,9 +1043,9 @@ static int deployment(struct conv *C, const cJSON *d, size_t idx, struct path *p
         return fail(C, mn, p->buf, "must be a non-empty string, found %s",
                     cJSON_IsString(mn) ? "an empty string" : type_name(mn));
     const char *model_name = mn->valuestring;
-    path_pop(p, o);
+    keypath_pop(p, o);
 
-    path_key(p, "litellm_params");
+    keypath_key(p, "litellm_params");
     if (!lp) return fail(C, d, p->buf, "is missing; write at least litellm_params.model");
     if (check_object(C, lp, p->buf, "model, api_base, api_key, ...")) return -1;
     struct params P;
@@ -1131,8 +1107,8 @@ static int finish_weights(struct conv *C) {
 }
 
 static int model_list(struct conv *C, const cJSON *ml) {
-    struct path p = {.buf = "", .len = 0};
-    path_key(&p, "model_list");
+    struct keypath p = {.buf = "", .len = 0};
+    keypath_key(&p, "model_list");
     if (!cJSON_IsArray(ml) || !ml->child)
         return fail(C, ml, p.buf, "must be a non-empty list of {model_name, litellm_params}, "
                                   "found %s",
@@ -1143,9 +1119,9 @@ static int model_list(struct conv *C, const cJSON *ml) {
     size_t i = 0;
     const cJSON *d;
     cJSON_ArrayForEach(d, ml) {
-        size_t o = path_index(&p, i);
+        size_t o = keypath_index(&p, i);
         if (deployment(C, d, i, &p)) return -1;
-        path_pop(&p, o);
+        keypath_pop(&p, o);
         i++;
     }
     return finish_weights(C);

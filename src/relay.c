@@ -21,7 +21,6 @@
 #define MAX_RESPONSE_BODY (64 * 1024 * 1024)
 #define CLIENT_HIGH_WATER (1024 * 1024)
 #define PING_INTERVAL_S 10
-#define MAX_RETRY_AFTER_MS 60000
 #define KEY_REST_DEFAULT_MS 30000.0
 #define USAGE_GRACE_MS 1500
 
@@ -52,7 +51,6 @@ struct relay {
     size_t attempt; /* index into dec.t */
     int key_idx;    /* index of the provider key in use, -1 none */
     unsigned tries; /* upstream calls made, all targets and keys */
-    const struct http_hdrs *client_hdrs; /* borrowed from the client's head */
 
     const struct provider_ops *ops;
     struct xl_request xr;
@@ -637,7 +635,6 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
     r->gen = generation_ref(g);
     r->lg = server_logger(s);
     r->t_start = now_ms();
-    r->client_hdrs = &head->hdrs;
     snprintf(r->request_id, sizeof r->request_id, "%s", request_id);
     snprintf(r->method, sizeof r->method, "%s", head->method);
     r->path = strndup(head->target, strcspn(head->target, "?"));

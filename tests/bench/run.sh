@@ -169,7 +169,7 @@ start_proxy() {
             "longContext": "$provider,m1", "webSearch": "$provider,m1", "image": "$provider,m1"}}
 EOF
         t0=$(now_ms)
-        "$PROXY" serve --config "$TMP/config.json" --port "$port" >>"$TMP/proxy.log" 2>&1 &
+        "$PROXY" serve --config "$TMP/config.json" --port "$port" --workers 1 >>"$TMP/proxy.log" 2>&1 &
         PROXY_PID=$!
         PIDS="$PIDS $PROXY_PID"
         for i in $(seq 500); do
@@ -426,7 +426,7 @@ if [ $HAVE_PROXY = 1 ]; then
         port=$(( 20000 + RANDOM % 30000 ))
         port_free "$port" || continue
         t0=$EPOCHREALTIME
-        "$PROXY" serve --config "$TMP/config.json" --port "$port" >>"$TMP/proxy.log" 2>&1 &
+        "$PROXY" serve --config "$TMP/config.json" --port "$port" --workers 1 >>"$TMP/proxy.log" 2>&1 &
         PROXY_PID=$!
         PIDS="$PIDS $PROXY_PID"
         status=$(first_answer "$port" bench "$PROXY_PID")
