@@ -57,42 +57,9 @@ export async function mockUpstream(handler) {
 }
 
 // Start `ccrelay serve` with `config` (an object) on a free port; resolves once it listens.
+// (spawnRelay below, with the defaults of most tests.)
 export async function startRelay(config, { env = {}, args = [] } = {}) {
-  const dir = tmpdir();
-  const cfgPath = path.join(dir, 'config.json');
-  writeFileSync(cfgPath, JSON.stringify(config, null, 2));
-  const child = spawn(BIN, ['serve', '--config', cfgPath, '--port', '0', ...args], {
-    env: { ...process.env, HOME: dir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stdout.on('data', (d) => { log += d; });
-  child.stderr.on('data', (d) => { log += d; });
-  const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`ccrelay did not start:\n${log}`)), 10000);
-    const check = () => {
-      const m = log.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`ccrelay exited ${code}:\n${log}`)); });
-  });
-  const exited = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
-  return {
-    port, dir, cfgPath, child,
-    log: () => log,
-    url: (p) => `http://127.0.0.1:${port}${p}`,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      const r = await exited;
-      clearTimeout(t);
-      // A clean stop exits 0; under ASan a leak or an error report makes it non-zero.
-      if (r.code !== 0) throw new Error(`ccrelay exited with ${r.code ?? r.sig}:\n${log.slice(-4000)}`);
-      return r;
-    },
-  };
+  return spawnRelay(config, { env, args, killAfterMs: 5000 });
 }
 
 // One HTTP request; resolves {status, headers, body (string)}. `raw` sends bytes as they are.
@@ -261,7 +228,7 @@ export function oaiChunks(deltas, { finish = 'stop', usage = { prompt_tokens: 12
 // Like startRelay, with a raised open-file limit (`nofile`, through the shell's ulimit, since
 // node cannot set a child's rlimits) and the binary to run (`bin`). child.pid is ccrelay's own
 // pid (the shell execs it), so /proc/<pid> reads the proxy.
-export async function spawnRelay(config, { env = {}, args = [], nofile = 0, bin = BIN } = {}) {
+export async function spawnRelay(config, { env = {}, args = [], nofile = 0, bin = BIN, killAfterMs = 10000 } = {}) {
   const dir = tmpdir();
   const cfgPath = path.join(dir, 'config.json');
   writeFileSync(cfgPath, JSON.stringify(config, null, 2));
@@ -291,7 +258,7 @@ export async function spawnRelay(config, { env = {}, args = [], nofile = 0, bin 
     url: (p) => `http://127.0.0.1:${port}${p}`,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+      const t = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
       const r = await exited;
       clearTimeout(t);
       if (r.code !== 0) throw new Error(`ccrelay exited with ${r.code ?? r.sig}:\n${log.slice(-4000)}`);
