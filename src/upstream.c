@@ -495,9 +495,15 @@ static int start_connection(struct upstream_call *c, struct err *err) {
         bufferevent_setcb(k->bev, read_cb, NULL, event_cb, c);
         bufferevent_enable(k->bev, EV_READ | EV_WRITE);
         c->state = CS_WAIT_HEAD;
-        size_t n = evbuffer_get_length(c->req);
-        if (bufferevent_write(k->bev, evbuffer_pullup(c->req, -1), n) != 0)
-            return err_set(err, ERR_NOMEM, "cannot queue the request to %s", c->url.host);
+        /* The socket's buffer refers to the request's memory instead of copying it (a 100 KB
+         * body would cost a pull-up and a copy, each a fresh mapping); the request stays intact
+         * for the retry on a stale connection. A buffer that cannot be referred to is copied. */
+        struct evbuffer *out = bufferevent_get_output(k->bev);
+        if (evbuffer_add_buffer_reference(out, c->req) != 0) {
+            size_t n = evbuffer_get_length(c->req);
+            if (bufferevent_write(k->bev, evbuffer_pullup(c->req, -1), n) != 0)
+                return err_set(err, ERR_NOMEM, "cannot queue the request to %s", c->url.host);
+        }
         arm_timer(c, c->t.first_byte_ms);
         return 0;
     }
