@@ -238,18 +238,21 @@ enum http_chunk_rc http_chunked_decode(struct http_chunked *c, struct evbuffer *
     for (;;) {
         switch (c->state) {
         case CH_SIZE: {
-            size_t n;
-            char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-            if (!line) return evbuffer_get_length(in) > 1024 ? HTTP_CHUNK_BAD : HTTP_CHUNK_MORE;
+            /* the size line is read into a stack buffer: this runs once per streamed event */
+            size_t eol_len = 0;
+            struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+            if (eol.pos < 0)
+                return evbuffer_get_length(in) > 1024 ? HTTP_CHUNK_BAD : HTTP_CHUNK_MORE;
+            char line[1025];
+            if ((size_t)eol.pos >= sizeof line) return HTTP_CHUNK_BAD;
+            evbuffer_remove(in, line, (size_t)eol.pos);
+            evbuffer_drain(in, eol_len);
+            line[eol.pos] = '\0';
             char *end;
             errno = 0;
-            if (!isxdigit((unsigned char)line[0])) {
-                free(line);
-                return HTTP_CHUNK_BAD;
-            }
+            if (!isxdigit((unsigned char)line[0])) return HTTP_CHUNK_BAD;
             unsigned long long sz = strtoull(line, &end, 16);
             bool ok = errno == 0 && (*end == '\0' || *end == ';' || *end == ' ');
-            free(line);
             if (!ok || sz > (1ULL << 40)) return HTTP_CHUNK_BAD;
             c->remaining = sz;
             c->state = sz ? CH_DATA : CH_TRAILER;

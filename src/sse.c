@@ -108,11 +108,22 @@ int sse_finish(struct sse_parser *p, sse_event_fn fn, void *arg) {
     return dispatch(p, fn, arg);
 }
 
+/* One reservation and one copy per event: this runs for every event of every stream. */
 int sse_write(struct evbuffer *out, const char *event, const char *data, size_t len) {
-    int rc = 0;
-    if (event) rc |= evbuffer_add_printf(out, "event: %s\n", event) < 0;
-    rc |= evbuffer_add(out, "data: ", 6);
-    rc |= evbuffer_add(out, data, len);
-    rc |= evbuffer_add(out, "\n\n", 2);
-    return rc ? -1 : 0;
+    size_t en = event ? strlen(event) : 0;
+    size_t need = (event ? 8 + en : 0) + 6 + len + 2;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) != 1) return -1;
+    char *p = v.iov_base;
+    if (event) {
+        memcpy(p, "event: ", 7);
+        memcpy(p + 7, event, en);
+        p[7 + en] = '\n';
+        p += 8 + en;
+    }
+    memcpy(p, "data: ", 6);
+    memcpy(p + 6, data, len);
+    memcpy(p + 6 + len, "\n\n", 2);
+    v.iov_len = need;
+    return evbuffer_commit_space(out, &v, 1) == 0 ? 0 : -1;
 }
