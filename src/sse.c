@@ -1,35 +1,54 @@
 #include "sse.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#define SSE_KEEP_CAP (16 * 1024) /* capacity kept between events; more is given back */
 
 int sse_parser_init(struct sse_parser *p, size_t max_event_bytes) {
     memset(p, 0, sizeof *p);
-    p->line = evbuffer_new();
-    p->data = evbuffer_new();
     p->max_event_bytes = max_event_bytes ? max_event_bytes : (size_t)16 << 20;
-    if (!p->line || !p->data) {
-        sse_parser_free(p);
-        return -1;
-    }
     return 0;
 }
 
 void sse_parser_free(struct sse_parser *p) {
-    if (p->line) evbuffer_free(p->line);
-    if (p->data) evbuffer_free(p->data);
-    p->line = p->data = NULL;
+    free(p->line.p);
+    free(p->data.p);
+    memset(&p->line, 0, sizeof p->line);
+    memset(&p->data, 0, sizeof p->data);
+}
+
+/* Append n bytes (plus room for a NUL). -1 when memory runs out. */
+static int buf_add(struct sse_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) return -1;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+static void buf_clear(struct sse_buf *b) {
+    b->len = 0;
+    if (b->cap > SSE_KEEP_CAP) {
+        free(b->p);
+        b->p = NULL;
+        b->cap = 0;
+    }
 }
 
 static int dispatch(struct sse_parser *p, sse_event_fn fn, void *arg) {
     int rc = 0;
     if (p->has_data) {
-        size_t n = evbuffer_get_length(p->data);
-        if (evbuffer_add(p->data, "", 1) != 0) return -1; /* NUL terminator */
-        char *d = (char *)evbuffer_pullup(p->data, -1);
-        if (!d) return -1;
-        rc = fn(arg, p->event, d, n);
+        p->data.p[p->data.len] = '\0'; /* buf_add always leaves room for it */
+        rc = fn(arg, p->event, p->data.p, p->data.len);
     }
-    evbuffer_drain(p->data, evbuffer_get_length(p->data));
+    buf_clear(&p->data);
     p->event[0] = '\0';
     p->has_data = 0;
     return rc;
@@ -49,10 +68,10 @@ static int process_line(struct sse_parser *p, const char *s, size_t n, sse_event
         vlen--;
     }
     if (flen == 4 && memcmp(s, "data", 4) == 0) {
-        if (p->has_data && evbuffer_add(p->data, "\n", 1) != 0) return -1;
-        if (evbuffer_add(p->data, v, vlen) != 0) return -1;
+        if (p->data.len + (p->has_data ? 1 : 0) + vlen > p->max_event_bytes) return SSE_TOO_LARGE;
+        if (p->has_data && buf_add(&p->data, "\n", 1) != 0) return -1;
+        if (buf_add(&p->data, v, vlen) != 0) return -1;
         p->has_data = 1;
-        if (evbuffer_get_length(p->data) > p->max_event_bytes) return SSE_TOO_LARGE;
     } else if (flen == 5 && memcmp(s, "event", 5) == 0) {
         size_t m = vlen < sizeof p->event - 1 ? vlen : sizeof p->event - 1;
         memcpy(p->event, v, m);
@@ -73,20 +92,18 @@ int sse_feed(struct sse_parser *p, const char *buf, size_t len, sse_event_fn fn,
             }
         }
         /* find the end of the line in this chunk */
-        size_t j = i;
-        while (j < len && buf[j] != '\n' && buf[j] != '\r') j++;
+        const char *nl = memchr(buf + i, '\n', len - i);
+        const char *cr = memchr(buf + i, '\r', nl ? (size_t)(nl - (buf + i)) : len - i);
+        size_t j = cr ? (size_t)(cr - buf) : nl ? (size_t)(nl - buf) : len;
         if (j == len) { /* partial line: keep it */
-            if (evbuffer_add(p->line, buf + i, len - i) != 0) return -1;
-            if (evbuffer_get_length(p->line) > p->max_event_bytes) return SSE_TOO_LARGE;
-            return 0;
+            if (p->line.len + (len - i) > p->max_event_bytes) return SSE_TOO_LARGE;
+            return buf_add(&p->line, buf + i, len - i) != 0 ? -1 : 0;
         }
         int rc;
-        if (evbuffer_get_length(p->line) > 0) {
-            if (evbuffer_add(p->line, buf + i, j - i) != 0) return -1;
-            size_t n = evbuffer_get_length(p->line);
-            const char *s = (const char *)evbuffer_pullup(p->line, -1);
-            rc = process_line(p, s, n, fn, arg);
-            evbuffer_drain(p->line, n);
+        if (p->line.len > 0) {
+            if (buf_add(&p->line, buf + i, j - i) != 0) return -1;
+            rc = process_line(p, p->line.p, p->line.len, fn, arg);
+            buf_clear(&p->line);
         } else {
             rc = process_line(p, buf + i, j - i, fn, arg);
         }
@@ -98,17 +115,14 @@ int sse_feed(struct sse_parser *p, const char *buf, size_t len, sse_event_fn fn,
 }
 
 int sse_finish(struct sse_parser *p, sse_event_fn fn, void *arg) {
-    size_t n = evbuffer_get_length(p->line);
-    if (n > 0) {
-        const char *s = (const char *)evbuffer_pullup(p->line, -1);
-        int rc = process_line(p, s, n, fn, arg);
-        evbuffer_drain(p->line, n);
+    if (p->line.len > 0) {
+        int rc = process_line(p, p->line.p, p->line.len, fn, arg);
+        buf_clear(&p->line);
         if (rc != 0) return rc;
     }
     return dispatch(p, fn, arg);
 }
 
-/* One reservation and one copy per event: this runs for every event of every stream. */
 int sse_write(struct evbuffer *out, const char *event, const char *data, size_t len) {
     size_t en = event ? strlen(event) : 0;
     size_t need = (event ? 8 + en : 0) + 6 + len + 2;

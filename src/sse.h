@@ -15,9 +15,17 @@
  * during the call. Return 0 to go on, non-zero to stop: sse_feed then returns that value. */
 typedef int (*sse_event_fn)(void *arg, const char *event, const char *data, size_t data_len);
 
+/* A byte array that keeps its capacity from one event to the next, so that a stream of events of
+ * similar sizes allocates nothing after its first few (it shrinks back after an unusually large
+ * event, so that a thousand open streams do not each hold their largest event). */
+struct sse_buf {
+    char *p;
+    size_t len, cap;
+};
+
 struct sse_parser {
-    struct evbuffer *line;  /* partial line */
-    struct evbuffer *data;  /* data of the current event */
+    struct sse_buf line;    /* partial line */
+    struct sse_buf data;    /* data of the current event, NUL-terminated when dispatched */
     char event[64];
     int has_data;
     int skip_lf;            /* last byte was CR: a following LF belongs to it */
