@@ -36,7 +36,7 @@ void xl_buf_reset(struct xl_buf *b) {
     b->oom = false;
 }
 
-char *xl_buf_reserve(struct xl_buf *b, size_t n) {
+char *xl_buf_grow(struct xl_buf *b, size_t n) {
     if (b->oom) return NULL;
     if (n + 1 > b->cap - b->len || !b->p) {
         size_t need = b->len + n + 1;
@@ -61,25 +61,6 @@ char *xl_buf_reserve(struct xl_buf *b, size_t n) {
         b->cap = cap;
     }
     return b->p + b->len;
-}
-
-void xl_buf_add(struct xl_buf *b, const void *p, size_t n) {
-    if (!n) return;
-    char *d = xl_buf_reserve(b, n);
-    if (!d) return;
-    memcpy(d, p, n);
-    b->len += n;
-}
-
-void xl_buf_adds(struct xl_buf *b, const char *s) {
-    xl_buf_add(b, s, strlen(s));
-}
-
-void xl_buf_addc(struct xl_buf *b, char c) {
-    char *d = xl_buf_reserve(b, 1);
-    if (!d) return;
-    *d = c;
-    b->len++;
 }
 
 void xl_buf_printf(struct xl_buf *b, const char *fmt, ...) {

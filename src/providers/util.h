@@ -27,6 +27,8 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <string.h>
+
 #include <event2/buffer.h>
 
 #include "err.h"
@@ -44,12 +46,29 @@ struct xl_buf {
 void xl_buf_init(struct xl_buf *b);
 void xl_buf_free(struct xl_buf *b);
 void xl_buf_reset(struct xl_buf *b); /* len = 0, memory kept (reuse on the stream hot path) */
-void xl_buf_add(struct xl_buf *b, const void *p, size_t n);
-void xl_buf_adds(struct xl_buf *b, const char *s);
-void xl_buf_addc(struct xl_buf *b, char c);
 void xl_buf_printf(struct xl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Reserve room for n more bytes; NULL on OOM. The caller writes then bumps len. */
-char *xl_buf_reserve(struct xl_buf *b, size_t n);
+/* Grows the buffer for n more bytes (the slow path of xl_buf_reserve); NULL on OOM. */
+char *xl_buf_grow(struct xl_buf *b, size_t n);
+/* Reserve room for n more bytes; NULL on OOM. The caller writes then bumps len. Inline: the
+ * translators' writers call it for every few bytes they write. */
+static inline char *xl_buf_reserve(struct xl_buf *b, size_t n) {
+    if (!b->oom && b->p && n < b->cap - b->len) return b->p + b->len;
+    return xl_buf_grow(b, n);
+}
+static inline void xl_buf_add(struct xl_buf *b, const void *p, size_t n) {
+    if (!n) return;
+    char *d = xl_buf_reserve(b, n);
+    if (!d) return;
+    memcpy(d, p, n);
+    b->len += n;
+}
+static inline void xl_buf_adds(struct xl_buf *b, const char *s) { xl_buf_add(b, s, strlen(s)); }
+static inline void xl_buf_addc(struct xl_buf *b, char c) {
+    char *d = xl_buf_reserve(b, 1);
+    if (!d) return;
+    *d = c;
+    b->len++;
+}
 static inline bool xl_buf_ok(const struct xl_buf *b) { return !b->oom; }
 /* NUL-terminated view (adds a NUL after len without counting it); NULL on OOM. */
 const char *xl_buf_cstr(struct xl_buf *b);
