@@ -478,6 +478,9 @@ first_answer() {
             fi
         fi
         [ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
+        # a server whose listener died at start-up (its parent lives on) says so in its log
+        [ -n "${FIRST_GIVE_UP_LOG:-}" ] && grep -q "$FIRST_GIVE_UP_RE" "$FIRST_GIVE_UP_LOG" 2>/dev/null &&
+            return 1
         sleep 0.001
     done
     return 1
@@ -553,9 +556,11 @@ start_ccr() {
     PEER_NOTE=""
     CCR_HOME=$TMP/ccr-home-$1
     mkdir -p "$CCR_HOME/.claude-code-router"
+    # The gateway's port is not next to the web UI's: in a run whose gateway failed to start,
+    # Claude Code Router's web UI was listening on the UI port + 1, where the gateway was to be.
     while :; do
-        CCR_UI_PORT=$(( 20000 + RANDOM % 30000 )); CCR_PORT=$((CCR_UI_PORT + 1))
-        port_free "$CCR_UI_PORT" && port_free "$CCR_PORT" && break
+        CCR_UI_PORT=$(( 20000 + RANDOM % 30000 )); CCR_PORT=$((CCR_UI_PORT + 10))
+        port_free "$CCR_UI_PORT" && port_free "$((CCR_UI_PORT + 1))" && port_free "$CCR_PORT" && break
     done
     # Its 2.x config.json, imported at first start: one Anthropic-format provider on the mock,
     # logging, request logs and agent analysis off; the web UI and the gateway on loopback ports.
@@ -588,7 +593,8 @@ print(next((v for row in r for v in row if isinstance(v, str) and v.startswith("
     done
     status=""
     [ -n "$CCR_KEY" ] && status=$(sed 's/"claude-sonnet-4-5"/"mock,m1"/' "$SMALL_BODY" >"$TMP/small-ccr.json" &&
-        SMALL_BODY=$TMP/small-ccr.json first_answer "$CCR_PORT" "$CCR_KEY" "$CCR_PGID" retry)
+        SMALL_BODY=$TMP/small-ccr.json FIRST_GIVE_UP_LOG=$TMP/ccr.log \
+        FIRST_GIVE_UP_RE="Failed to start gateway" first_answer "$CCR_PORT" "$CCR_KEY" "$CCR_PGID" retry)
     t1=$EPOCHREALTIME
     case "$status" in
     "HTTP/1.1 200"*) CCR_FIRST_MS=$(elapsed_ms "$t0" "$t1") ;;
