@@ -222,8 +222,8 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg) {
 static int run_server(const struct opts *o, int worker) {
     struct err e = {0};
     /* Request bodies and their copies are 50-130 KB each: they come from the heap, not from a
-     * mapping each (page faults and munmap calls were 5-13% of the CPU in perf profiles
-     * of 256 paced streams); the server gives the heap's free memory back after a burst (server.c,
+     * mapping each (page faults and munmap calls were 5-13% of the CPU in perf profiles of 256
+     * paced streams); the server gives the heap's free memory back after a burst (server.c,
      * trim_cb). A fixed threshold also keeps glibc from raising it for ever larger blocks. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     char *path = NULL;

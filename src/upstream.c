@@ -496,8 +496,8 @@ static int start_connection(struct upstream_call *c, struct err *err) {
         bufferevent_enable(k->bev, EV_READ | EV_WRITE);
         c->state = CS_WAIT_HEAD;
         /* The socket's buffer refers to the request's memory instead of copying it (a 100 KB
-         * body would cost a pull-up and a copy, each a fresh mapping); the request stays intact
-         * for the retry on a stale connection. A buffer that cannot be referred to is copied. */
+         * body would cost a pull-up and a copy); the request stays intact for the retry on a
+         * stale connection. A buffer that cannot be referred to is copied. */
         struct evbuffer *out = bufferevent_get_output(k->bev);
         if (evbuffer_add_buffer_reference(out, c->req) != 0) {
             size_t n = evbuffer_get_length(c->req);
