@@ -201,11 +201,11 @@ stop_proxy() {
     PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$PROXY_PID" | tr '\n' ' ')
 }
 
-proc_cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
+proc_ticks() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}'; }
 proc_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status" 2>/dev/null; }
 # ccrelay's processes: the one started and its workers. Sums over them (empty when it is gone).
 tree_pids() { kill -0 "$1" 2>/dev/null && echo "$1 $(pgrep -P "$1" | tr '\n' ' ')"; }
-tree_ticks() { local p t="" v; for p in $(tree_pids "$1"); do v=$(proc_cpu_ticks "$p"); t=$(( ${t:-0} + ${v:-0} )); done; echo $t; }
+tree_ticks() { local p t="" v; for p in $(tree_pids "$1"); do v=$(proc_ticks "$p"); t=$(( ${t:-0} + ${v:-0} )); done; echo $t; }
 tree_kb() { local p t="" v; for p in $(tree_pids "$1"); do v=$(proc_kb "$p" "$2"); t=$(( ${t:-0} + ${v:-0} )); done; echo $t; }
 TICK=$(getconf CLK_TCK)
 
@@ -225,6 +225,24 @@ loadgen() {
         -c "$c" -d "$DUR" --ramp $ramp --timeout 30000 $check --label "$label" \
         -H "anthropic-version: 2023-06-01" -H "x-api-key: $LG_KEY" 2>>"$TMP/loadgen.log" ||
         echo "{\"label\":\"$label\",\"failed\":1,\"first_failure\":\"loadgen exited with an error\"}"
+}
+
+# measured KIND PID LOADGEN-ARGS...: one loadgen run (its arguments as for loadgen) while PID
+# works: KIND proc (that process), tree (it and its workers) or group (its process group). Sets
+# RES (the run's JSON, also appended to $RESULTS), RUN_CPU (CPU ms per answer), RUN_PEAK_KB
+# (VmHWM after the run, summed over the processes) and RUN_ALIVE (0: PID was gone at the end).
+measured() {
+    local kind=$1 pid=$2 t0 t1
+    shift 2
+    t0=$("${kind}_ticks" "$pid")
+    RES=$(loadgen "$@")
+    t1=$("${kind}_ticks" "$pid")
+    RUN_PEAK_KB=$("${kind}_kb" "$pid" VmHWM)
+    RUN_ALIVE=1
+    [ -n "$t1" ] || RUN_ALIVE=0
+    echo "$RES" >>"$RESULTS"
+    RUN_CPU=$(jq -r --arg d "$(( ${t1:-0} - ${t0:-0} ))" --arg hz "$TICK" \
+        'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$RES")
 }
 
 # ---- run ----
@@ -328,16 +346,11 @@ for route in $ROUTES; do
             base=$BASE_OUT
             bcheck=$(row_check "$base")
             if [ $proxy_up = 1 ] && kill -0 "$PROXY_PID" 2>/dev/null; then
-                t0=$(tree_ticks "$PROXY_PID")
-                res=$(loadgen "http://127.0.0.1:$PROXY_PORT/v1/messages" "$c" "$scen" "$check" \
-                    "ccrelay/$route/$scen/$c")
-                t1=$(tree_ticks "$PROXY_PID")
-                peak=$(tree_kb "$PROXY_PID" VmHWM)
-                echo "$res" >>"$RESULTS"
+                measured tree "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$c" "$scen" \
+                    "$check" "ccrelay/$route/$scen/$c"
+                res=$RES cpu=$RUN_CPU peak=$RUN_PEAK_KB
                 pcheck=$(row_check "$res")
-                [ -n "$t1" ] || pcheck="FAIL ccrelay died (log: $(tail -1 "$TMP/proxy.log"))"
-                cpu=$(jq -r --arg t0 "${t0:-0}" --arg t1 "${t1:-0}" --arg hz "$TICK" \
-                    'if .ok > 0 then (($t1|tonumber) - ($t0|tonumber)) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$res")
+                [ $RUN_ALIVE = 1 ] || pcheck="FAIL ccrelay died (log: $(tail -1 "$TMP/proxy.log"))"
             else
                 res='{}'
                 pcheck="no proxy"
@@ -382,16 +395,13 @@ if [ $HAVE_PROXY = 1 ] && start_proxy pacedant 1; then
     sleep 0.2
     IDLE_KB=$(proc_kb "$PROXY_PID" VmRSS)
     echo "== one process: anthropic paced, $ONE_CONNS connections" >&2
-    t0=$(proc_cpu_ticks "$PROXY_PID")
-    res=$(loadgen "http://127.0.0.1:$PROXY_PORT/v1/messages" $ONE_CONNS paced "--expect-deltas $CHUNKS" \
-        "ccrelay-1/anthropic/paced/$ONE_CONNS")
-    t1=$(proc_cpu_ticks "$PROXY_PID")
-    PEAK1000_KB=$(proc_kb "$PROXY_PID" VmHWM)
-    echo "$res" >>"$RESULTS"
+    measured proc "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/v1/messages" $ONE_CONNS paced \
+        "--expect-deltas $CHUNKS" "ccrelay-1/anthropic/paced/$ONE_CONNS"
+    res=$RES PEAK1000_KB=$RUN_PEAK_KB
     pcheck=$(row_check "$res")
-    [ -n "$t1" ] || pcheck="FAIL ccrelay died (log: $(tail -1 "$TMP/proxy.log"))"
+    [ $RUN_ALIVE = 1 ] || pcheck="FAIL ccrelay died (log: $(tail -1 "$TMP/proxy.log"))"
     case "$pcheck" in *FAIL*) FAILS=$((FAILS + 1)) ;; esac
-    ONE_LINE="one process (\`--workers 1\`), $ONE_CONNS paced streams: $(jq -r '.rps' <<<"$res") rps, first-delta p99 $(jq -r '.first_delta_ms.p99' <<<"$res") ms, $(jq -r --arg d "$(( ${t1:-0} - ${t0:-0} ))" --arg hz "$TICK" 'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end | . * 1000 | round / 1000' <<<"$res") CPU ms/req, resident memory $(awk -v a="$IDLE_KB" -v b="$PEAK1000_KB" 'BEGIN{printf "%.1f MB idle, %.1f MB peak", a/1024, b/1024}'); checks: $pcheck"
+    ONE_LINE="one process (\`--workers 1\`), $ONE_CONNS paced streams: $(jq -r '.rps' <<<"$res") rps, first-delta p99 $(jq -r '.first_delta_ms.p99' <<<"$res") ms, $(awk -v x="$RUN_CPU" 'BEGIN{printf "%.3f", x}') CPU ms/req, resident memory $(awk -v a="$IDLE_KB" -v b="$PEAK1000_KB" 'BEGIN{printf "%.1f MB idle, %.1f MB peak", a/1024, b/1024}'); checks: $pcheck"
     BUDGET="$BUDGET- RSS peak, one process, $ONE_CONNS paced streams: $(awk -v b="${PEAK1000_KB:-0}" 'BEGIN{printf "%.1f MB (budget < 64 MB): %s", b/1024, (b < 65536 ? "ok" : "OVER")}')
 "
     stop_proxy
@@ -413,13 +423,11 @@ if [ -x "$FLOOR" ] && [[ " $ROUTES " == *" anthropic "* ]]; then
         echo "== floor: paced, $c connections" >&2
         baseline paced "$c"
         base=$BASE_OUT
-        t0=$(proc_cpu_ticks "$FLOOR_PID")
-        res=$(loadgen "http://127.0.0.1:$FLOOR_PORT/v1/messages" "$c" paced "--expect-deltas $CHUNKS" "floor/paced/$c")
-        t1=$(proc_cpu_ticks "$FLOOR_PID")
-        echo "$res" >>"$RESULTS"
+        measured proc "$FLOOR_PID" "http://127.0.0.1:$FLOOR_PORT/v1/messages" "$c" paced \
+            "--expect-deltas $CHUNKS" "floor/paced/$c"
+        res=$RES fcpu=$RUN_CPU
         read -r brps bt99 < <(jq -r '[.rps // 0, .first_delta_ms.p99 // 0] | @tsv' <<<"$base")
         read -r frps ft99 < <(jq -r '[.rps // 0, .first_delta_ms.p99 // 0] | @tsv' <<<"$res")
-        fcpu=$(jq -r --arg d "$(( ${t1:-0} - ${t0:-0} ))" --arg hz "$TICK" 'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$res")
         read -r prps pt99 pcpu pbrps pbt99 <<<"${CCRELAY_PACED[$c]:-0 0 0 0 0}"
         fratio=$(awk -v a="$brps" -v b="$frps" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
         pratio=$(awk -v a="$pbrps" -v b="$prps" 'BEGIN { printf "%.2f", (a > 0 ? b / a : 0) }')
@@ -530,7 +538,7 @@ CCR_VERSION=""
 # Process-group totals of Claude Code Router (its web server, its gateway child, helpers).
 group_pids() { ps -o pid= -g "$1" 2>/dev/null | tr -s ' \n' ' '; }
 group_kb() { local p t=0 v; for p in $(group_pids "$1"); do v=$(proc_kb "$p" "$2"); t=$((t + ${v:-0})); done; echo $t; }
-group_ticks() { local p t=0 v; for p in $(group_pids "$1"); do v=$(proc_cpu_ticks "$p"); t=$((t + ${v:-0})); done; echo $t; }
+group_ticks() { local p t=0 v; for p in $(group_pids "$1"); do v=$(proc_ticks "$p"); t=$((t + ${v:-0})); done; echo $t; }
 CCR_PGID=""
 stop_ccr() {
     [ -n "$CCR_PGID" ] || return 0
@@ -625,25 +633,21 @@ if [ "$PEERS" = 1 ] && [ -z "$PEER_NOTE" ]; then
         port=$FAST_PORT; provider=mockant; ccr_model="mock,m1"
         [ "$scen" = paced ] && port=$PACED_PORT provider=pacedant ccr_model="paced,m1"
         base=$(loadgen "http://127.0.0.1:$port/v1/messages" "$c" "$scen" "$chk" "mock/peers/$scen/$c")
+        echo "$base" >>"$RESULTS"
         # ccrelay, fresh, right before Claude Code Router under the same load
         res="{}"; cpu=0; peak=0
         if [ $HAVE_PROXY = 1 ] && start_proxy $provider; then
             sleep 0.2
-            t0=$(tree_ticks "$PROXY_PID")
-            res=$(loadgen "http://127.0.0.1:$PROXY_PORT/v1/messages" "$c" "$scen" "$chk" "ccrelay/peers/$scen/$c")
-            t1=$(tree_ticks "$PROXY_PID")
-            peak=$(tree_kb "$PROXY_PID" VmHWM)
-            cpu=$(jq -r --arg d "$(( ${t1:-0} - ${t0:-0} ))" --arg hz "$TICK" 'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$res")
+            measured tree "$PROXY_PID" "http://127.0.0.1:$PROXY_PORT/v1/messages" "$c" "$scen" "$chk" \
+                "ccrelay/peers/$scen/$c"
+            res=$RES cpu=$RUN_CPU peak=$RUN_PEAK_KB
             stop_proxy
         fi
-        t0=$(group_ticks "$CCR_PGID")
         LG_EXTRA="--model $ccr_model" LG_KEY=$CCR_KEY
-        cres=$(loadgen "http://127.0.0.1:$CCR_PORT/v1/messages" "$c" "$scen" "$chk" "ccr/$scen/$c")
+        measured group "$CCR_PGID" "http://127.0.0.1:$CCR_PORT/v1/messages" "$c" "$scen" "$chk" \
+            "ccr/$scen/$c"
         LG_EXTRA="" LG_KEY=bench
-        t1=$(group_ticks "$CCR_PGID")
-        cpeak=$(group_kb "$CCR_PGID" VmHWM)
-        ccpu=$(jq -r --arg d "$((t1 - t0))" --arg hz "$TICK" 'if (.ok // 0) > 0 then ($d|tonumber) * 1000 / ($hz|tonumber) / .ok else 0 end' <<<"$cres")
-        printf '%s\n%s\n%s\n' "$base" "$res" "$cres" >>"$RESULTS"
+        cres=$RES ccpu=$RUN_CPU cpeak=$RUN_PEAK_KB
         read -r brps bt99 < <(jq -r '[.rps // 0, (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$base")
         read -r prps pp50 pp99 pt99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0, (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$res")
         read -r crps cp50 cp99 ct99 < <(jq -r '[.rps // 0, .latency_ms.p50 // 0, .latency_ms.p99 // 0, (if .stream then .first_delta_ms.p99 else .ttfb_ms.p99 end) // 0] | @tsv' <<<"$cres")
