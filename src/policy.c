@@ -57,6 +57,7 @@ struct lstate {
     char route_where[LUA_IDSIZE + 16]; /* where route() is defined */
     unsigned long body_gen;            /* views of another generation are stale */
     bool body_live;
+    struct policy_body *body;          /* during route(): the request body (borrowed) */
     const struct config *cfg;
     const struct logger *lg;
     char **files; /* files this state was loaded from (script + required files), owned */
@@ -280,7 +281,7 @@ static void push_json_copy(lua_State *L, const cJSON *v, int depth) {
 /* ---------- req.body: a lazy read-only view of the cJSON body ---------- */
 
 struct body_view {
-    const cJSON *node;
+    const cJSON *node; /* NULL: the root, parsed from the raw text on first use */
     unsigned long gen;
 };
 
@@ -289,7 +290,11 @@ static const cJSON *view_check(lua_State *L, int idx) {
     struct lstate *ls = lstate_of(L);
     if (!ls->body_live || v->gen != ls->body_gen)
         luaL_error(L, "req.body used after its route() call returned (copy the values you need)");
-    return v->node;
+    if (v->node) return v->node;
+    struct policy_body *b = ls->body;
+    if (!b->tree && b->raw) b->tree = cJSON_ParseWithLength(b->raw, b->raw_len);
+    if (!b->tree) luaL_error(L, "req.body: the request body could not be read (out of memory)");
+    return v->node = b->tree;
 }
 
 static void push_view(lua_State *L, const cJSON *node) {
@@ -1154,7 +1159,7 @@ static void set_str(lua_State *L, const char *k, const char *v) {
 /* Build req (read-only). Runs protected (lua_pcall) so an allocation failure cannot abort. */
 static int push_req(lua_State *L) {
     const struct summary *s = lua_touserdata(L, 1);
-    const cJSON *body = lua_touserdata(L, 2);
+    const struct policy_body *body = lua_touserdata(L, 2);
     lua_createtable(L, 0, 20);
     set_str(L, "model", s->model);
     lua_pushinteger(L, s->tokens);
@@ -1206,8 +1211,11 @@ static int push_req(lua_State *L) {
     }
     make_readonly(L);
     lua_setfield(L, -2, "headers");
-    if (body) {
-        push_view(L, body);
+    if (body && (body->tree || body->raw)) {
+        struct body_view *v = lua_newuserdatauv(L, sizeof *v, 0);
+        v->node = body->tree; /* NULL until a script reads it */
+        v->gen = lstate_of(L)->body_gen;
+        luaL_setmetatable(L, BODY_MT);
         lua_setfield(L, -2, "body");
     }
     make_readonly(L);
@@ -1336,13 +1344,14 @@ static int parse_protected(lua_State *L) {
 
 /* Run route() of one state. 1 decided (rule copied when the script names one), 0 nil,
  * -1 failed (why). */
-static int run(struct lstate *ls, const struct summary *s, const cJSON *body,
+static int run(struct lstate *ls, const struct summary *s, struct policy_body *body,
                struct route_decision *out, char *rule, size_t rulelen, char *why, size_t n) {
     lua_State *L = ls->L;
     lua_settop(L, 0);
     lua_pushcfunction(L, msgh); /* 1 */
     ls->body_gen++;
     ls->body_live = true;
+    ls->body = body;
     limits_arm(ls);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ls->route_ref); /* 2 */
     lua_pushcfunction(L, push_req);
@@ -1355,6 +1364,7 @@ static int run(struct lstate *ls, const struct summary *s, const cJSON *body,
     }
     limits_disarm(ls);
     ls->body_live = false;
+    ls->body = NULL;
     int rc;
     if (status != LUA_OK) {
         call_error(ls, status, why, n);
@@ -1383,7 +1393,7 @@ static int run(struct lstate *ls, const struct summary *s, const cJSON *body,
     return rc;
 }
 
-int policy_route(struct policy *p, const struct summary *s, const cJSON *body,
+int policy_route(struct policy *p, const struct summary *s, struct policy_body *body,
                  struct route_decision *out, struct err *err) {
     memset(out, 0, sizeof *out);
     char why[ERR_MSG_MAX / 2];

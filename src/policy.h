@@ -39,13 +39,22 @@ int policy_new(const struct config *cfg, const struct logger *lg, struct policy 
                struct err *err);
 void policy_free(struct policy *p);
 
+/* The request body as scripts may read it (req.body): the caller's tree, or when it has none
+ * the raw text, parsed here the first time a script reads req.body. A tree parsed here is left
+ * in `tree` and is the caller's to free (cJSON_Delete) once policy_route returns. */
+struct policy_body {
+    cJSON *tree;
+    const char *raw; /* borrowed during the call */
+    size_t raw_len;
+};
+
 /* Decide the target(s) of one request. Never fails because of a custom script (its errors are
  * logged and the built-in rules decide); fails only when no rule yields a valid target:
  * ERR_NOT_FOUND for an explicit provider,model that is not configured or when no rule applies
  * (no Router.default), ERR_CONFIG when a Router entry names an unknown provider or model.
- * `body` is read (lazily, by scripts that use req.body) only during the call. Not reentrant:
- * one event loop uses a policy. */
-int policy_route(struct policy *p, const struct summary *s, const cJSON *body,
+ * `body` (NULL: no req.body) is read only during the call, and only if a script reads
+ * req.body. Not reentrant: one event loop uses a policy. */
+int policy_route(struct policy *p, const struct summary *s, struct policy_body *body,
                  struct route_decision *out, struct err *err);
 void route_decision_free(struct route_decision *d);
 

@@ -618,6 +618,40 @@ static void start_attempt(struct relay *r) {
     if (r->ops->format == FMT_ANTHROPIC) compact_request(r);
 }
 
+/* The tree path, for a body that will be translated or may hold a <CCR-SUBAGENT-MODEL> tag:
+ * parse, check the request's shape, and build the summary from the tree (removing the tag edits
+ * it). Returns 0, or -1 after answering the client. */
+static int tree_summary(struct relay *r, const char *raw, size_t n, const struct http_hdrs *hdrs) {
+    const char *end = NULL;
+    r->body = cJSON_ParseWithLengthOpts(raw, n, &end, 0);
+    if (!r->body) {
+        char msg[200];
+        snprintf(msg, sizeof msg,
+                 n ? "the request body is not valid JSON (error near byte %zu)"
+                   : "the request body is empty: send an Anthropic Messages request",
+                 end ? (size_t)(end - raw) : 0);
+        respond_error(r, 400, "invalid_request_error", msg, NULL);
+        return -1;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->body, "model");
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages");
+    if (!cJSON_IsObject(r->body) || !cJSON_IsString(model) || !cJSON_IsArray(msgs)) {
+        respond_error(r, 400, "invalid_request_error",
+                      !cJSON_IsObject(r->body) ? "the request body must be a JSON object"
+                      : !cJSON_IsString(model) ? "model: a string is required"
+                                               : "messages: an array is required",
+                      NULL);
+        return -1;
+    }
+    struct err e = {0};
+    if (summary_build(r->body, hdrs, r->path, &r->sum, &e) != 0) {
+        respond_error(r, e.kind == ERR_NOMEM ? 500 : 400,
+                      e.kind == ERR_NOMEM ? "api_error" : "invalid_request_error", e.msg, NULL);
+        return -1;
+    }
+    return 0;
+}
+
 void relay_start(struct server *s, struct client *c, struct generation *g,
                  const struct http_head *head, struct evbuffer *body, const char *request_id) {
     struct relay *r = calloc(1, sizeof *r);
@@ -652,39 +686,32 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
     }
     evbuffer_add_buffer(r->raw, body);
     size_t n = evbuffer_get_length(r->raw);
-    const char *raw = (const char *)evbuffer_pullup(r->raw, -1);
-    const char *end = NULL;
-    r->body = cJSON_ParseWithLengthOpts(raw ? raw : "", n, &end, 0);
-    if (!r->body) {
-        char msg[200];
-        snprintf(msg, sizeof msg,
-                 n ? "the request body is not valid JSON (error near byte %zu)"
-                   : "the request body is empty: send an Anthropic Messages request",
-                 end && raw ? (size_t)(end - raw) : 0);
-        respond_error(r, 400, "invalid_request_error", msg, NULL);
+    const char *raw = n ? (const char *)evbuffer_pullup(r->raw, -1) : "";
+    if (!raw) {
+        respond_error(r, 500, "api_error", "out of memory", NULL);
         return;
     }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->body, "model");
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages");
-    if (!cJSON_IsObject(r->body) || !cJSON_IsString(model) || !cJSON_IsArray(msgs)) {
-        respond_error(r, 400, "invalid_request_error",
-                      !cJSON_IsObject(r->body) ? "the request body must be a JSON object"
-                      : !cJSON_IsString(model) ? "model: a string is required"
-                                               : "messages: an array is required",
-                      NULL);
+    /* When a request may be forwarded as it came, the summary comes from the raw text in one
+     * pass, and a tree is built only when something needs one: a translator, a script reading
+     * req.body, a subagent tag to remove. When every provider translates, the tree is needed
+     * anyway: parse first and summarise the tree. */
+    int sc = g->pass_through ? summary_scan(raw, n, &head->hdrs, r->path, &r->sum, &e) : 1;
+    if (sc < 0) {
+        if (e.kind == ERR_NOMEM) respond_error(r, 500, "api_error", e.msg, NULL);
+        else respond_error(r, 400, "invalid_request_error", e.msg, NULL);
         return;
     }
-    r->client_model = strdup(model->valuestring);
+    if (sc == 1 && tree_summary(r, raw, n, &head->hdrs) != 0) return;
+    r->have_sum = true;
+    r->client_model = strdup(r->sum.model);
     if (!r->client_model) {
         respond_error(r, 500, "api_error", "out of memory", NULL);
         return;
     }
-    if (summary_build(r->body, &head->hdrs, r->path, &r->sum, &e) != 0) {
-        respond_error(r, 400, "invalid_request_error", e.msg, NULL);
-        return;
-    }
-    r->have_sum = true;
-    if (policy_route(g->pol, &r->sum, r->body, &r->dec, &e) != 0) {
+    struct policy_body pb = {.tree = r->body, .raw = raw, .raw_len = n};
+    int routed = policy_route(g->pol, &r->sum, &pb, &r->dec, &e);
+    r->body = pb.tree; /* parsed for a script that read req.body, or as it was */
+    if (routed != 0) {
         respond_error(r, 404, "not_found_error", e.msg, NULL);
         return;
     }

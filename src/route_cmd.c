@@ -129,7 +129,8 @@ int route_cmd_run(const struct config *cfg, const struct logger *lg, const char 
     }
     have_summary = true;
     if (policy_new(cfg, lg, &p, err) != 0) goto done;
-    if (policy_route(p, &s, body, &d, err) != 0) goto done;
+    struct policy_body pb = {.tree = body};
+    if (policy_route(p, &s, &pb, &d, err) != 0) goto done;
 
     const char *custom = policy_custom_path(p);
     fprintf(out, "rule:      %s (%s)\n", d.rule,

@@ -95,6 +95,7 @@ static struct generation *generation_new(struct config *cfg, const struct logger
             free(g);
             return NULL;
         }
+        if (cfg->providers[i].format == FMT_ANTHROPIC) g->pass_through = true;
     }
     if (policy_new(cfg, lg, &g->pol, err) != 0) {
         free(g);

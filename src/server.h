@@ -29,6 +29,10 @@ struct generation {
     struct config *cfg;  /* owned */
     struct policy *pol;  /* owned */
     unsigned long number;
+    /* Some provider takes Anthropic requests as they come (the pass-through): requests are
+     * summarised from their raw text and parsed only if routed to a translator. Without one,
+     * every request is translated, so it is parsed first and summarised from the tree. */
+    bool pass_through;
 };
 
 struct generation *generation_ref(struct generation *g);

@@ -8,7 +8,7 @@
 
 #include "tokens.h"
 
-#define TAG_OPEN "<CCR-SUBAGENT-MODEL>"
+#define TAG_OPEN SUMMARY_SUBAGENT_TAG
 #define TAG_CLOSE "</CCR-SUBAGENT-MODEL>"
 
 static const char *const LEVELS[] = {"off", "low", "medium", "high", "xhigh", "max"};
@@ -99,8 +99,7 @@ static const char *role_of(const cJSON *m) {
     return r ? r : "";
 }
 
-int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path,
-                  struct summary *out, struct err *err) {
+void summary_begin(struct summary *out, const struct http_hdrs *headers, const char *path) {
     memset(out, 0, sizeof *out);
     out->model = "";
     out->thinking_budget = -1;
@@ -109,6 +108,34 @@ int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path
     out->path = path ? path : "";
     out->session_id = hdr(headers, "x-claude-code-session-id");
     out->agent_id = hdr(headers, "x-claude-code-agent-id");
+}
+
+int summary_finish(struct summary *out, const char *uid, struct err *err) {
+    out->thinking_level =
+        summary_thinking_level(out->thinking_type, out->thinking_budget, out->effort);
+    /* Without the header (other clients), the session id Claude Code also puts in
+     * metadata.user_id: "...\"session_id\":\"<id>\"..." (JSON in a string, 2.1.x) or
+     * "user_..._session_<id>" (older). */
+    if (!out->session_id) {
+        const char *k = uid ? strstr(uid, "\"session_id\":\"") : NULL;
+        if (k) {
+            k += strlen("\"session_id\":\"");
+            size_t n = strcspn(k, "\"");
+            if (n && k[n] == '"' && !(out->session_buf = strndup(k, n))) {
+                summary_free(out);
+                return err_set(err, ERR_NOMEM, "summary: out of memory");
+            }
+            out->session_id = out->session_buf;
+        } else if (uid && (k = strstr(uid, "_session_")) && k[9]) {
+            out->session_id = k + 9;
+        }
+    }
+    return 0;
+}
+
+int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path,
+                  struct summary *out, struct err *err) {
+    summary_begin(out, headers, path);
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body: expected a JSON object");
 
@@ -126,8 +153,6 @@ int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path
     }
     const cJSON *oc = cJSON_GetObjectItemCaseSensitive(body, "output_config");
     out->effort = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(oc, "effort"));
-    out->thinking_level =
-        summary_thinking_level(out->thinking_type, out->thinking_budget, out->effort);
 
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(body, "tools");
     if (cJSON_IsArray(tools)) {
@@ -168,23 +193,10 @@ int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path
         }
     }
 
-    /* Without the header (other clients), the session id Claude Code also puts in
-     * metadata.user_id: "...\"session_id\":\"<id>\"..." (JSON in a string, 2.1.x) or
-     * "user_..._session_<id>" (older). */
-    if (!out->session_id) {
-        const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
-        const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "user_id"));
-        const char *k = uid ? strstr(uid, "\"session_id\":\"") : NULL;
-        if (k) {
-            k += strlen("\"session_id\":\"");
-            size_t n = strcspn(k, "\"");
-            if (n && k[n] == '"' && !(out->session_buf = strndup(k, n))) goto oom;
-            out->session_id = out->session_buf;
-        } else if (uid && (k = strstr(uid, "_session_")) && k[9]) {
-            out->session_id = k + 9;
-        }
-    }
-
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+    if (summary_finish(out, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(md, "user_id")),
+                       err) != 0)
+        return -1;
     out->tokens = tokens_estimate(body);
     return 0;
 oom:
@@ -201,4 +213,6 @@ void summary_free(struct summary *s) {
     s->subagent_model = NULL;
     free(s->session_buf);
     s->session_buf = NULL;
+    summary_arena_free(s->arena);
+    s->arena = NULL;
 }

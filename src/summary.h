@@ -1,8 +1,12 @@
 /* summary: what the policy sees of a request, computed once by C before any script runs.
  *
- * Ownership: strings marked "borrowed" point into the request body (cJSON) or the header list
- * and are valid while those live; the summary must not outlive them. summary_free releases
- * what the summary owns. */
+ * Two builders give the same summary: summary_build reads a cJSON tree; summary_scan reads the
+ * raw JSON text in one pass without building one (reqscan.c), for the requests that are
+ * forwarded as they came and never need a tree.
+ *
+ * Ownership: strings marked "borrowed" point into the request body (the cJSON tree, or the
+ * summary's own arena when it was scanned) or the header list and are valid while those live;
+ * the summary must not outlive them. summary_free releases what the summary owns. */
 #ifndef CCRELAY_SUMMARY_H
 #define CCRELAY_SUMMARY_H
 
@@ -13,6 +17,9 @@
 
 #include "err.h"
 #include "http.h"
+
+/* The tag by which a Claude Code subagent's prompt names its model ("provider,model"). */
+#define SUMMARY_SUBAGENT_TAG "<CCR-SUBAGENT-MODEL>"
 
 struct summary {
     const char *model;          /* borrowed; "" when absent */
@@ -34,12 +41,28 @@ struct summary {
     const char *agent_id;   /* borrowed: x-claude-code-agent-id, NULL for the main agent */
     const char *path;       /* borrowed: request path without query */
     const struct http_hdrs *headers; /* borrowed; credentials are filtered when shown to Lua */
+    struct summary_arena *arena; /* owned: the decoded strings of a scanned summary, or NULL */
 };
 
 /* Build the summary. `body` may be modified: a <CCR-SUBAGENT-MODEL> tag is removed from it. */
 int summary_build(cJSON *body, const struct http_hdrs *headers, const char *path,
                   struct summary *out, struct err *err);
 void summary_free(struct summary *s);
+
+/* Build the summary from the raw body text (n bytes, not NUL-terminated; borrowed only during
+ * the call), checking what the relay requires of a Messages request: valid JSON (as cJSON reads
+ * it), an object, a string "model", an array "messages". Returns 0 (the summary is filled), -1
+ * (err: ERR_INVALID with a message for the client, ERR_NOMEM), or 1 when the text may hold a
+ * <CCR-SUBAGENT-MODEL> tag: removing it edits the body, so the caller parses a tree and uses
+ * summary_build (the summary is then empty). */
+int summary_scan(const char *raw, size_t n, const struct http_hdrs *headers, const char *path,
+                 struct summary *out, struct err *err);
+
+/* For the builders (summary.c, reqscan.c): the common start (defaults, header fields) and end
+ * (thinking level; the session id from metadata.user_id `uid` when no header gave one). */
+void summary_begin(struct summary *out, const struct http_hdrs *headers, const char *path);
+int summary_finish(struct summary *out, const char *uid, struct err *err);
+void summary_arena_free(struct summary_arena *a);
 
 /* Thinking level per DESIGN.md: "off" | "low" | "medium" | "high" | "xhigh" | "max". */
 const char *summary_thinking_level(const char *type, long budget, const char *effort);

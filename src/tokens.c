@@ -37,61 +37,66 @@
 #include <stdint.h>
 #include <string.h>
 
-#define TOKENS_TOOL_PROMPT 346 /* Anthropic: tool-use system prompt, tool_choice auto/none */
-#define TOKENS_IMAGE 1600      /* Anthropic: ~1.15 megapixel image, the size cap before resize */
-#define TOKENS_DOCUMENT 1600   /* unknown-size document: one image-sized guess */
-#define TOKENS_FRAME 4         /* role / block framing */
-
-/* Byte classes for the scan. */
-enum { C_END, C_PUNCT, C_ALPHA, C_DIGIT, C_SPACE, C_SKIP, C_CONT, C_LEAD };
-
+/* Byte classes for the scan (enum tokens_class in tokens.h). The raw-JSON scanner (reqscan.c)
+ * reads the same table with four bytes marked apart: NUL, '"' and '\\' stop its string loop, and
+ * '<' is looked at for the subagent tag. */
 #define R4(c) c, c, c, c
 #define R16(c) R4(c), R4(c), R4(c), R4(c)
-static const unsigned char CLASS[256] = {
-    /* 0x00 NUL ends a C string (and counts as punctuation inside a sized text) */
-    C_END, C_PUNCT, C_PUNCT, C_PUNCT, C_PUNCT, C_PUNCT, C_PUNCT, C_PUNCT,
-    C_PUNCT, C_SPACE /* \t */, C_PUNCT /* \n */, C_PUNCT, C_PUNCT, C_SKIP /* \r */, C_PUNCT, C_PUNCT,
-    R16(C_PUNCT),
-    /* 0x20 */ C_SPACE, C_PUNCT, C_PUNCT, C_PUNCT, R4(C_PUNCT), R4(C_PUNCT), R4(C_PUNCT),
-    /* 0x30 */ R4(C_DIGIT), R4(C_DIGIT), C_DIGIT, C_DIGIT, C_PUNCT, C_PUNCT, R4(C_PUNCT),
-    /* 0x40 */ C_PUNCT, C_ALPHA, C_ALPHA, C_ALPHA, R4(C_ALPHA), R4(C_ALPHA), R4(C_ALPHA),
-    /* 0x50 */ R4(C_ALPHA), R4(C_ALPHA), C_ALPHA, C_ALPHA, C_ALPHA, C_PUNCT, R4(C_PUNCT),
-    /* 0x60 */ C_PUNCT, C_ALPHA, C_ALPHA, C_ALPHA, R4(C_ALPHA), R4(C_ALPHA), R4(C_ALPHA),
-    /* 0x70 */ R4(C_ALPHA), R4(C_ALPHA), C_ALPHA, C_ALPHA, C_ALPHA, C_PUNCT, R4(C_PUNCT),
-    /* 0x80-0xBF continuation bytes */ R16(C_CONT), R16(C_CONT), R16(C_CONT), R16(C_CONT),
-    /* 0xC0-0xFF lead bytes */ R16(C_LEAD), R16(C_LEAD), R16(C_LEAD), R16(C_LEAD),
-};
+#define CLASS_TABLE(nul, quote, bslash, lt)                                                           \
+    {/* 0x00 NUL ends a C string (and counts as punctuation inside a sized text) */              \
+     nul, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT,      \
+     TOKC_PUNCT, TOKC_SPACE /* \t */, TOKC_PUNCT /* \n */, TOKC_PUNCT, TOKC_PUNCT,                  \
+     TOKC_SKIP /* \r */, TOKC_PUNCT, TOKC_PUNCT, R16(TOKC_PUNCT),                                 \
+     /* 0x20 */ TOKC_SPACE, TOKC_PUNCT, quote, TOKC_PUNCT, R4(TOKC_PUNCT), R4(TOKC_PUNCT),         \
+     R4(TOKC_PUNCT),                                                                             \
+     /* 0x30 */ R4(TOKC_DIGIT), R4(TOKC_DIGIT), TOKC_DIGIT, TOKC_DIGIT, TOKC_PUNCT, TOKC_PUNCT,   \
+     lt, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT,                                                     \
+     /* 0x40 */ TOKC_PUNCT, TOKC_ALPHA, TOKC_ALPHA, TOKC_ALPHA, R4(TOKC_ALPHA), R4(TOKC_ALPHA),   \
+     R4(TOKC_ALPHA),                                                                             \
+     /* 0x50 */ R4(TOKC_ALPHA), R4(TOKC_ALPHA), TOKC_ALPHA, TOKC_ALPHA, TOKC_ALPHA, TOKC_PUNCT,   \
+     bslash, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT,                                                 \
+     /* 0x60 */ TOKC_PUNCT, TOKC_ALPHA, TOKC_ALPHA, TOKC_ALPHA, R4(TOKC_ALPHA), R4(TOKC_ALPHA),   \
+     R4(TOKC_ALPHA),                                                                             \
+     /* 0x70 */ R4(TOKC_ALPHA), R4(TOKC_ALPHA), TOKC_ALPHA, TOKC_ALPHA, TOKC_ALPHA, TOKC_PUNCT,   \
+     R4(TOKC_PUNCT),                                                                             \
+     /* 0x80-0xBF continuation bytes */ R16(TOKC_CONT), R16(TOKC_CONT), R16(TOKC_CONT),          \
+     R16(TOKC_CONT),                                                                             \
+     /* 0xC0-0xFF lead bytes */ R16(TOKC_LEAD), R16(TOKC_LEAD), R16(TOKC_LEAD), R16(TOKC_LEAD)}
 
-/* One branch-free pass over s[0..len), in 24ths of a token. A run of L letters costs
- * ceil(L/4), on average L/4 + 3/8: each letter adds 6/24 and each run start 9/24. Digits
- * (ceil(L/3)): 8/24 each and 8/24 per run. A single space is free, longer runs cost one per
- * four: 6/24 per space, -6/24 per run. Punctuation and each non-ASCII code point (its lead
- * byte): one token. STEP[prev][cur] holds the cost of a byte of class cur after one of class
- * prev, so the loop is two table loads and an add per byte. */
-#define U 24
-static const signed char BYTE_COST[C_LEAD + 1] = {
-    [C_END] = U, [C_PUNCT] = U, [C_ALPHA] = 6, [C_DIGIT] = 8, [C_SPACE] = 6, [C_LEAD] = U};
-static const signed char RUN_COST[C_LEAD + 1] = {[C_ALPHA] = 9, [C_DIGIT] = 8, [C_SPACE] = -6};
+const unsigned char tokens_class[256] = CLASS_TABLE(TOKC_END, TOKC_PUNCT, TOKC_PUNCT, TOKC_PUNCT);
+const unsigned char tokens_rawclass[256] =
+    CLASS_TABLE(TOKC_RAW_NUL, TOKC_RAW_QUOTE, TOKC_RAW_BSLASH, TOKC_RAW_LT);
+
+/* A run of L letters costs ceil(L/4), on average L/4 + 3/8: each letter adds 6/24 and each run
+ * start 9/24. Digits (ceil(L/3)): 8/24 each and 8/24 per run. A single space is free, longer
+ * runs cost one per four: 6/24 per space, -6/24 per run. Punctuation and each non-ASCII code
+ * point (its lead byte): one token. tokens_step[prev][cur] holds the cost of a byte of class cur
+ * after one of class prev, so the loop is two table loads and an add per byte. */
+#define U TOKENS_UNIT
+#define BYTE_COST(c)                                                                             \
+    ((c) == TOKC_ALPHA   ? 6                                                                     \
+     : (c) == TOKC_DIGIT ? 8                                                                     \
+     : (c) == TOKC_SPACE ? 6                                                                     \
+     : (c) == TOKC_END || (c) == TOKC_PUNCT || (c) == TOKC_LEAD ? U                              \
+                                                                : 0)
+#define RUN_COST(c) ((c) == TOKC_ALPHA ? 9 : (c) == TOKC_DIGIT ? 8 : (c) == TOKC_SPACE ? -6 : 0)
+#define STEP(p, c) (BYTE_COST(c) + ((p) != (c)) * RUN_COST(c))
 #define STEP_ROW(p)                                                                              \
-    {                                                                                            \
-        BYTE_COST[0] + (p != 0) * RUN_COST[0], BYTE_COST[1] + (p != 1) * RUN_COST[1],             \
-            BYTE_COST[2] + (p != 2) * RUN_COST[2], BYTE_COST[3] + (p != 3) * RUN_COST[3],         \
-            BYTE_COST[4] + (p != 4) * RUN_COST[4], BYTE_COST[5] + (p != 5) * RUN_COST[5],         \
-            BYTE_COST[6] + (p != 6) * RUN_COST[6], BYTE_COST[7] + (p != 7) * RUN_COST[7]          \
-    }
+    {STEP(p, 0), STEP(p, 1), STEP(p, 2), STEP(p, 3), STEP(p, 4), STEP(p, 5), STEP(p, 6), STEP(p, 7)}
+
+const signed char tokens_step[TOKC_N][TOKC_N] = {STEP_ROW(0), STEP_ROW(1), STEP_ROW(2),
+                                                 STEP_ROW(3), STEP_ROW(4), STEP_ROW(5),
+                                                 STEP_ROW(6), STEP_ROW(7)};
 
 static long scan(const unsigned char *s, size_t len) {
-    /* built once per call from the constant tables (64 bytes; the compiler folds it) */
-    const signed char step[8][8] = {STEP_ROW(0), STEP_ROW(1), STEP_ROW(2), STEP_ROW(3),
-                                    STEP_ROW(4), STEP_ROW(5), STEP_ROW(6), STEP_ROW(7)};
     long t = 0;
-    unsigned prev = C_END;
+    unsigned prev = TOKC_END;
     for (size_t i = 0; i < len; i++) {
-        unsigned c = CLASS[s[i]];
-        t += step[prev][c];
+        unsigned c = tokens_class[s[i]];
+        t += tokens_step[prev][c];
         prev = c;
     }
-    return t > 0 ? (t + U - 1) / U : 0;
+    return tokens_round(t);
 }
 
 long tokens_text(const char *s, size_t len) {

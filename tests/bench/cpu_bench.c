@@ -4,9 +4,14 @@
  *
  * For each Claude Code fixture body (both versions) it times:
  *   parse     cJSON_Parse of the raw body bytes (the unit)
- *   summary   summary_build on the parsed body, when the summary module is linked
+ *   summary   summary_build on the parsed body (the tree path)
+ *   scan      summary_scan on the raw bytes (the summary without a tree)
  *   build     provider_ops->build (the upstream request) for each provider that is linked
- * and prints, per provider, build time and (parse + summary + build) / parse. It also times
+ * and prints, per provider, build time and the request's CPU in parses, by the path the relay
+ * takes for it (relay.c, relay_start):
+ *   anthropic (pass-through)        (scan + build) / parse
+ *   translated, config without a pass-through provider: (parse + summary + build) / parse
+ *   translated, config with one ("mixed"): (scan + parse + build) / parse It also times
  * one streamed answer (50 text deltas in the provider's own format) through stream_new / feed /
  * end, per provider, and the policy's cost per request: policy_route with the built-in rules
  * alone and with a custom router of about 30 lines (tests/bench/bench-router.lua, or
@@ -41,6 +46,7 @@
 #pragma weak provider_openai
 #pragma weak provider_gemini
 #pragma weak summary_build
+#pragma weak summary_scan
 #pragma weak summary_free
 #pragma weak xl_http_request_init
 #pragma weak xl_http_request_free
@@ -130,6 +136,16 @@ static int op_summary(void *p, struct err *err) {
     return 0;
 }
 
+static int op_scan(void *p, struct err *err) {
+    struct body_ctx *c = p;
+    struct summary s;
+    int rc = summary_scan(c->raw, c->len, c->hdrs, c->path, &s, err);
+    if (rc == 1) return err_set(err, ERR_INVALID, "summary_scan asked for the tree (a tag)");
+    if (rc != 0) return -1;
+    summary_free(&s);
+    return 0;
+}
+
 static int op_build(void *p, struct err *err) {
     struct body_ctx *c = p;
     struct xl_http_request out;
@@ -165,14 +181,15 @@ static int op_stream(void *p, struct err *err) {
 struct policy_ctx {
     struct policy *pol;
     const struct summary *s;
-    const cJSON *body;
+    cJSON *body;
 };
 
 static int op_route(void *p, struct err *err) {
     struct policy_ctx *c = p;
     struct route_decision d;
     memset(&d, 0, sizeof d);
-    if (policy_route(c->pol, c->s, c->body, &d, err) != 0) return -1;
+    struct policy_body pb = {.tree = c->body};
+    if (policy_route(c->pol, c->s, &pb, &d, err) != 0) return -1;
     route_decision_free(&d);
     return 0;
 }
@@ -263,7 +280,8 @@ static int bench_policy(void) {
             }
             struct route_decision d;
             memset(&d, 0, sizeof d);
-            if (policy_route(pol[k], &s, parsed, &d, &err) == 0 && d.n)
+            struct policy_body pb = {.tree = parsed};
+            if (policy_route(pol[k], &s, &pb, &d, &err) == 0 && d.n)
                 snprintf(rule[k], sizeof rule[k], "%s,%s (%s)", d.t[0].provider->name,
                          d.t[0].model, d.rule);
             route_decision_free(&d);
@@ -367,7 +385,7 @@ int main(int argc, char **argv) {
         {"gemini", &provider_gemini, FMT_GEMINI, "http://127.0.0.1:9/v1beta/models/", NULL, 0},
     };
     bool have_xl = xl_http_request_init && xl_http_request_free;
-    bool have_summary = summary_build && summary_free;
+    bool have_summary = summary_build && summary_scan && summary_free;
     bool have_hdrs = http_hdrs_init && http_hdrs_add && http_hdrs_free;
     int nlinked = 0, rc = 0;
 
@@ -383,18 +401,21 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    printf("\n  ratio = (parse + summary + build) / parse; budget: <= 2.5 for a translated "
-           "request,\n  build <= 1.0 parse for the anthropic pass-through\n\n");
+    printf("\n  ratio: the request's CPU in parses, by the relay's path. anthropic (pass-through): "
+           "(scan + build) / parse,\n  budget <= 1.0. Translated: (parse + summary + build) / "
+           "parse when no provider passes through,\n  (scan + parse + build) / parse when one "
+           "does (\"mixed\"); budget <= 2.5 for both.\n\n");
 
-    printf("%-52s %6s %9s %9s", "fixture", "KB", "parse us", "summ us");
+    printf("%-52s %6s %9s %9s %9s", "fixture", "KB", "parse us", "summ us", "scan us");
     for (int i = 0; i < NPROV; i++)
-        if (provs[i].ops) printf(" %9.9s %6s", provs[i].name, "ratio");
+        if (provs[i].ops)
+            printf(" %9.9s %11s", provs[i].name, provs[i].fmt == FMT_ANTHROPIC ? "ratio" : "ratio/mixed");
     printf("\n");
 
     /* a provider entry for the translators' option lookups */
     cJSON *pjson = cJSON_Parse("{\"name\":\"bench\",\"api_key\":\"k\",\"models\":[\"m1\"]}");
     char *key = "k", *model = "m1";
-    double worst_ratio[NPROV] = {0}, worst_build[NPROV] = {0};
+    double worst_ratio[NPROV] = {0}, worst_mixed[NPROV] = {0};
     char first_error[NPROV][300], summary_error[300] = "";
     memset(first_error, 0, sizeof first_error);
     int nbig = 0;
@@ -448,7 +469,19 @@ int main(int argc, char **argv) {
         printf("%-52s %6.1f %9.1f", tu_fixture_names[f], (double)ctx.len / 1024, parse / 1e3);
         if (have_summary && summ >= 0) printf(" %9.1f", summ / 1e3);
         else printf(" %9s", have_summary ? "error" : "-");
-        if (summ < 0) summ = 0; /* the ratios then leave it out; the error is listed below */
+        double scan = 0;
+        if (have_summary) {
+            err_clear(&err);
+            scan = time_op(op_scan, &ctx, &err);
+            if (scan < 0 && !summary_error[0])
+                snprintf(summary_error, sizeof summary_error, "%s: %.200s", tu_fixture_names[f],
+                         err.msg);
+        }
+        if (have_summary && scan >= 0) printf(" %9.1f", scan / 1e3);
+        else printf(" %9s", have_summary ? "error" : "-");
+        /* the ratios leave out what failed; the error is listed below */
+        if (summ < 0) summ = 0;
+        if (scan < 0) scan = 0;
         ctx.parsed = cJSON_ParseWithLength(raw, ctx.len);
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(ctx.parsed, "model");
         for (int i = 0; i < NPROV; i++) {
@@ -467,19 +500,22 @@ int main(int argc, char **argv) {
             err_clear(&err);
             double b = time_op(op_build, &ctx, &err);
             if (b < 0) {
-                printf(" %9s %6s", "error", "-");
+                printf(" %9s %11s", "error", "-");
                 if (!first_error[i][0])
                     snprintf(first_error[i], sizeof first_error[i], "%s: %.200s", tu_fixture_names[f],
                              err.msg);
                 continue;
             }
-            double ratio = (parse + summ + b) / parse;
-            printf(" %9.1f %6.2f", b / 1e3, ratio);
+            bool pass = provs[i].fmt == FMT_ANTHROPIC;
+            double ratio = pass ? (scan + b) / parse : (parse + summ + b) / parse;
+            double mixed = (scan + parse + b) / parse;
+            if (pass) printf(" %9.1f %11.2f", b / 1e3, ratio);
+            else printf(" %9.1f %6.2f/%4.2f", b / 1e3, ratio, mixed);
             /* The budget is about Claude Code's model calls (50-120 KB); on a 1 KB body fixed
              * costs (URL, headers) dominate and the ratio says little. */
             if (ctx.len >= BUDGET_MIN_BYTES) {
                 if (ratio > worst_ratio[i]) worst_ratio[i] = ratio;
-                if (b / parse > worst_build[i]) worst_build[i] = b / parse;
+                if (mixed > worst_mixed[i]) worst_mixed[i] = mixed;
             }
         }
         printf("\n");
@@ -524,11 +560,13 @@ int main(int argc, char **argv) {
         if (!provs[i].ops) continue;
         if (first_error[i][0]) printf("  %-10s build FAILED on %s\n", provs[i].name, first_error[i]);
         if (provs[i].fmt == FMT_ANTHROPIC)
-            printf("  %-10s worst build / parse %.2f (budget 1.0): %s\n", provs[i].name,
-                   worst_build[i], worst_build[i] <= 1.0 ? "ok" : "OVER");
+            printf("  %-10s worst (scan + build) / parse %.2f (budget 1.0): %s\n", provs[i].name,
+                   worst_ratio[i], worst_ratio[i] <= 1.0 ? "ok" : "OVER");
         else
-            printf("  %-10s worst (parse+summary+build) / parse %.2f (budget 2.5): %s\n",
-                   provs[i].name, worst_ratio[i], worst_ratio[i] <= 2.5 ? "ok" : "OVER");
+            printf("  %-10s worst (parse + summary + build) / parse %.2f, mixed (scan + parse + "
+                   "build) / parse %.2f (budget 2.5): %s\n",
+                   provs[i].name, worst_ratio[i], worst_mixed[i],
+                   worst_ratio[i] <= 2.5 && worst_mixed[i] <= 2.5 ? "ok" : "OVER");
         if (!have_summary) printf("  %-10s (summary not linked: its cost is missing)\n", "");
     }
     cJSON_Delete(pjson);

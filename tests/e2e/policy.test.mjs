@@ -95,3 +95,27 @@ test('a fallback list is tried in order when the first target fails before its f
   assert.deepEqual(mock.requests.slice(n).map((r) => r.body.model), ['model-c', 'model-b']);
   failModel = null;
 });
+
+test('a subagent tag routes its request and is taken out of the forwarded body, escaped or not', async () => {
+  save('function route(req, config) return nil end\n');
+  await waitFor(async () => (await ask()) === 'model-a', 5000, 'the nil policy');
+  const tag = '<CCR-SUBAGENT-MODEL>mock,model-c</CCR-SUBAGENT-MODEL>';
+  const body = structuredClone(hello);
+  body.system = [{ type: 'text', text: `${tag}You are a subagent.` }];
+  for (const raw of [JSON.stringify(body), JSON.stringify(body).replace('<CCR', '\\u003cCCR')]) {
+    const n = mock.requests.length;
+    const r = await request(relay.port, { body: raw });
+    assert.equal(r.status, 200, r.body);
+    assert.equal(upstreamModelOf(r), 'model-c');
+    const sent = mock.requests[n];
+    assert.equal(sent.body.model, 'model-c');
+    assert.deepEqual(sent.body.system, [{ type: 'text', text: 'You are a subagent.' }]);
+    assert.deepEqual(sent.body.messages, hello.messages, 'the rest forwarded as it came');
+  }
+  // a tag elsewhere (here a tool's description) is left alone and routes nothing
+  const other = structuredClone(hello);
+  other.tools = [{ name: 'T', description: tag, input_schema: { type: 'object' } }];
+  const n = mock.requests.length;
+  assert.equal((await request(relay.port, { body: other })).headers['x-ccrelay-upstream-model'], 'model-a');
+  assert.equal(mock.requests[n].body.tools[0].description, tag);
+});

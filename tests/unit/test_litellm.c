@@ -543,7 +543,8 @@ static const char *route_model(struct routed *r, const char *model, cJSON *body,
     struct err e = {0};
     if (summary_build(b, &h, "/v1/messages", &s, &e) != 0) fail_msg("summary: %s", e.msg);
     struct route_decision d;
-    if (policy_route(r->pol, &s, b, &d, &e) != 0) {
+    struct policy_body pb = {.tree = b};
+    if (policy_route(r->pol, &s, &pb, &d, &e) != 0) {
         snprintf(out, n, "ERR:%s", e.msg);
     } else {
         size_t k = 0;

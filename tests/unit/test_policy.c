@@ -136,7 +136,8 @@ static struct routed route_json(struct policy *p, cJSON *fx) {
     }
     struct summary s;
     if (summary_build(body, &h, "/v1/messages", &s, &r.e) != 0) fail_msg("summary: %s", r.e.msg);
-    r.rc = policy_route(p, &s, body, &r.d, &r.e);
+    struct policy_body pb = {.tree = body};
+    r.rc = policy_route(p, &s, &pb, &r.d, &r.e);
     if (r.rc == 0 && r.d.n)
         snprintf(r.target, sizeof r.target, "%s,%s", r.d.t[0].provider->name, r.d.t[0].model);
     summary_free(&s);
@@ -742,6 +743,67 @@ static void body_view_is_lazy_and_read_only(void **state) {
     cfg_free(c);
 }
 
+/* Route the raw text as the relay does for a request it forwards as it came: summary_scan and no
+ * tree; *parsed tells whether req.body made the policy parse one. */
+static struct routed route_raw(struct policy *p, const char *json, bool *parsed) {
+    struct routed r;
+    memset(&r, 0, sizeof r);
+    struct summary s;
+    if (summary_scan(json, strlen(json), NULL, "/v1/messages", &s, &r.e) != 0)
+        fail_msg("summary_scan: %s", r.e.msg);
+    struct policy_body pb = {.raw = json, .raw_len = strlen(json)};
+    r.rc = policy_route(p, &s, &pb, &r.d, &r.e);
+    if (r.rc == 0 && r.d.n)
+        snprintf(r.target, sizeof r.target, "%s,%s", r.d.t[0].provider->name, r.d.t[0].model);
+    *parsed = pb.tree != NULL;
+    cJSON_Delete(pb.tree);
+    summary_free(&s);
+    return r;
+}
+
+/* Without a tree, req.body is parsed from the raw text when a script reads it, and only then. */
+static void raw_body_is_parsed_only_when_read(void **state) {
+    (void)state;
+    static const char READS[] =
+        "function route(req)\n"
+        "  local b = req.body\n"
+        "  assert(type(b) == 'userdata', 'a view before it is read')\n"
+        "  if b.messages[2].content[1].text == 'hello' and b.model == req.model then\n"
+        "    return 'gemini,gemini-2.5-flash'\n"
+        "  end\n"
+        "  return 'local,llama3'\n"
+        "end\n";
+    static const char IGNORES[] = "function route(req) local b = req.body return 'local,llama3' end\n";
+    struct config *c = cfg_with(READS, NULL);
+    struct policy *p = load(c);
+    bool parsed = false;
+    struct routed r = route_raw(p, BODY, &parsed);
+    assert_string_equal(r.d.source, "custom");
+    assert_string_equal(r.target, "gemini,gemini-2.5-flash");
+    assert_true(parsed);
+    route_decision_free(&r.d);
+    policy_free(p);
+    cfg_free(c);
+
+    c = cfg_with(IGNORES, NULL);
+    p = load(c);
+    r = route_raw(p, BODY, &parsed);
+    assert_string_equal(r.target, "Local,llama3");
+    assert_false(parsed); /* holding req.body without reading it costs nothing */
+    route_decision_free(&r.d);
+    policy_free(p);
+    cfg_free(c);
+
+    c = cfg_with(NULL, NULL); /* the built-in rules never read the body */
+    p = load(c);
+    r = route_raw(p, BODY, &parsed);
+    assert_int_equal(r.rc, 0);
+    assert_false(parsed);
+    route_decision_free(&r.d);
+    policy_free(p);
+    cfg_free(c);
+}
+
 static void home_custom_router_is_found(void **state) {
     (void)state;
     char dir[600];
@@ -1010,6 +1072,7 @@ int main(void) {
         cmocka_unit_test(unset_routes_fall_through),
         cmocka_unit_test(think_level_and_threshold_are_configurable),
         cmocka_unit_test(custom_nil_falls_through),
+        cmocka_unit_test(raw_body_is_parsed_only_when_read),
         cmocka_unit_test(custom_string_and_fallbacks),
         cmocka_unit_test(custom_runtime_error_goes_to_builtin_with_file_line),
         cmocka_unit_test(custom_endless_loop_is_cut_off),
