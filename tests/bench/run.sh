@@ -108,6 +108,9 @@ trap 'exit 130' INT TERM
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---- build ----
+# The version of the sources the binaries are built from, read now: an edit made while the run
+# goes on is not in what it measures.
+VERSION_LABEL="$(git describe --always 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':(exclude)docs/benchmarks.md' 2>/dev/null || echo -dirty)"
 echo "== building (bench tools, ccrelay, cpu_bench)"
 $MAKE --no-print-directory BUILD="$BUILD" bench-tools || die "the bench tools do not build"
 PROXY_NOTE=""
@@ -694,7 +697,7 @@ scenarios, and how to read the ratios are described below the tables.
 - machine: $(nproc) CPUs, $CPU_MODEL, shared with other engineers' builds and tests (load
   average $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end); numbers at
   high connection counts also include the load client and the mock competing for the same cores
-- ccrelay: \`$(git describe --always 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- . ':(exclude)docs/benchmarks.md' 2>/dev/null || echo -dirty)\`, libevent $LIBEVENT; \`--workers $WORKERS\`
+- ccrelay: \`$VERSION_LABEL\`, libevent $LIBEVENT; \`--workers $WORKERS\`
   (the default: one worker per core) unless a row says otherwise
 - request: \`$(basename "$FIXTURE")\` ($(jq -c '.body' "$FIXTURE" | wc -c) bytes), $CHUNKS content deltas per answer,
   paced: ${PACE_MS} ms apart; ${DUR} s per run, closed loop

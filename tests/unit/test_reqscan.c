@@ -2,11 +2,12 @@
  * field, on every fixture as captured and on the shapes that trip a one-pass reader: fields in
  * any order, repeated keys, escapes, deferred tools referenced before or after their
  * definition; and it refuses what cJSON refuses. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include <stdlib.h>
 #include <string.h>
