@@ -451,23 +451,28 @@ static int open_container(struct scan *sc) {
     return 0;
 }
 
-/* Iterate an array opened by open_container: returns 1 with sc->p at the next element, 0 when
- * the array closed, -1 on error. `i` counts the elements seen (start at 0). */
-static int array_next(struct scan *sc, size_t *i) {
+/* The step between a container's items: returns 1 with sc->p at the next item, 0 when the
+ * container closed at `close`, -1 on error. `i` counts the items seen (start at 0). */
+static int next_item(struct scan *sc, size_t *i, unsigned char close, const char *why) {
     ws(sc);
-    if (*i == 0 && at(sc, ']')) goto close;
+    if (at(sc, close)) {
+        sc->p++;
+        sc->depth--;
+        return 0;
+    }
     if (*i > 0) {
-        if (at(sc, ']')) goto close;
-        if (!at(sc, ',')) return fail(sc, "expected ',' or ']' in an array");
+        if (!at(sc, ',')) return fail(sc, why);
         sc->p++;
         ws(sc);
     }
     ++*i;
     return 1;
-close:
-    sc->p++;
-    sc->depth--;
-    return 0;
+}
+
+/* Iterate an array opened by open_container: 1 with sc->p at the next element, 0 when the
+ * array closed, -1 on error. */
+static int array_next(struct scan *sc, size_t *i) {
+    return next_item(sc, i, ']', "expected ',' or ']' in an array");
 }
 
 /* Iterate an object opened by open_container: returns 1 with sc->p at the next member's value,
@@ -475,14 +480,8 @@ close:
  * when longer: no name compared here is); without, it counts in *tok as json_tokens counts a key
  * (when tok). */
 static int object_next(struct scan *sc, size_t *i, char *key, long *tok) {
-    ws(sc);
-    if (*i == 0 && at(sc, '}')) goto close;
-    if (*i > 0) {
-        if (at(sc, '}')) goto close;
-        if (!at(sc, ',')) return fail(sc, "expected ',' or '}' in an object");
-        sc->p++;
-        ws(sc);
-    }
+    int rc = next_item(sc, i, '}', "expected ',' or '}' in an object");
+    if (rc != 1) return rc;
     if (!at(sc, '"')) return fail(sc, "expected a string key in an object");
     if (key) {
         bool fits;
@@ -496,12 +495,7 @@ static int object_next(struct scan *sc, size_t *i, char *key, long *tok) {
     if (!at(sc, ':')) return fail(sc, "expected ':' after an object key");
     sc->p++;
     ws(sc);
-    ++*i;
     return 1;
-close:
-    sc->p++;
-    sc->depth--;
-    return 0;
 }
 
 /* Any value at sc->p: skipped (tok NULL) or counted as tokens.c's json_tokens counts it (a
