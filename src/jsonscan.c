@@ -85,13 +85,34 @@ int jsonscan_find(const char *s, size_t n, const char *const *path, size_t depth
     return 0;
 }
 
+/* `value` as a JSON string literal; cJSON_free it. */
+static char *quoted(const char *value) {
+    cJSON *str = cJSON_CreateString(value);
+    char *q = str ? cJSON_PrintUnformatted(str) : NULL;
+    cJSON_Delete(str);
+    return q;
+}
+
+int jsonscan_move_replace_string(struct evbuffer *src, const char *const *path, size_t depth,
+                                 const char *value, struct evbuffer *out) {
+    size_t n = evbuffer_get_length(src), a, b;
+    const char *s = n ? (const char *)evbuffer_pullup(src, -1) : NULL;
+    if (!s || jsonscan_find(s, n, path, depth, &a, &b) != 0 || s[a] != '"') return -1;
+    char *q = quoted(value);
+    if (!q) return -1;
+    int rc = evbuffer_remove_buffer(src, out, a) == (int)a ? 0 : -1;
+    rc |= evbuffer_add(out, q, strlen(q));
+    rc |= evbuffer_drain(src, b - a);
+    rc |= evbuffer_add_buffer(out, src);
+    cJSON_free(q);
+    return rc ? -1 : 0;
+}
+
 int jsonscan_replace_string(const char *s, size_t n, const char *const *path, size_t depth,
                             const char *value, struct evbuffer *out) {
     size_t a, b;
     if (jsonscan_find(s, n, path, depth, &a, &b) != 0 || s[a] != '"') return -1;
-    cJSON *str = cJSON_CreateString(value);
-    char *q = str ? cJSON_PrintUnformatted(str) : NULL;
-    cJSON_Delete(str);
+    char *q = quoted(value);
     if (!q) return -1;
     int rc = evbuffer_add(out, s, a);
     rc |= evbuffer_add(out, q, strlen(q));

@@ -20,4 +20,11 @@ int jsonscan_find(const char *s, size_t n, const char *const *path, size_t depth
 int jsonscan_replace_string(const char *s, size_t n, const char *const *path, size_t depth,
                             const char *value, struct evbuffer *out);
 
+/* The same, taking the text from `src` (pulled up here): the bytes before and after the value
+ * are moved into out, not copied (libevent passes whole chains on), and src is left empty.
+ * Returns 0, or -1 when the path does not name a string (src and out are then untouched) or on
+ * an allocation failure (src may then be partly consumed). */
+int jsonscan_move_replace_string(struct evbuffer *src, const char *const *path, size_t depth,
+                                 const char *value, struct evbuffer *out);
+
 #endif

@@ -595,7 +595,17 @@ static void start_attempt(struct relay *r) {
         fail_err(r, &e);
         return;
     }
-    if (r->ops->build(&r->xr, &hr, &e) != 0) {
+    /* A pass-through request that will not be sent again gives its bytes to the upstream
+     * request instead of having them copied (compact_request would free them next). */
+    bool give = r->ops->format == FMT_ANTHROPIC && r->xr.raw && r->raw && !may_retry(r);
+    r->xr.raw_buf = give ? r->raw : NULL;
+    int built = r->ops->build(&r->xr, &hr, &e);
+    if (give && evbuffer_get_length(r->raw) != r->xr.raw_len) { /* taken: raw is stale */
+        r->xr.raw = NULL;
+        r->xr.raw_len = 0;
+    }
+    r->xr.raw_buf = NULL;
+    if (built != 0) {
         xl_http_request_free(&hr);
         err_prefix(&e, "cannot translate the request for %s/%s", t->provider->name, t->model);
         fail_err(r, &e);

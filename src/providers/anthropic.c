@@ -22,7 +22,9 @@ static int build(const struct xl_request *in, struct xl_http_request *out, struc
     out->body = evbuffer_new();
     if (!out->url || !out->body) return err_set(err, ERR_NOMEM, "out of memory");
     int rc = 0;
-    if (in->raw) {
+    if (in->raw && in->raw_buf) {
+        rc = jsonscan_move_replace_string(in->raw_buf, MODEL_PATH, 1, in->model, out->body);
+    } else if (in->raw) {
         rc = jsonscan_replace_string(in->raw, in->raw_len, MODEL_PATH, 1, in->model, out->body);
     } else {
         cJSON *copy = cJSON_Duplicate(in->body, 1);

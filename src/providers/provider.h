@@ -34,6 +34,10 @@ struct xl_request {
     const cJSON *body;                      /* the client's Anthropic request, parsed */
     const char *raw;                        /* the client's body bytes, or NULL when the body */
     size_t raw_len;                         /*   was modified after parsing (re-print it) */
+    /* The buffer holding `raw` when the caller needs those bytes no more: a pass-through build
+     * moves them into its output instead of copying them, leaving it empty (then raw is
+     * stale). NULL: copy. */
+    struct evbuffer *raw_buf;
     const struct http_hdrs *client_headers; /* lower-case names, as received */
     const struct cfg_provider *provider;
     const char *model;        /* the routed upstream model id */

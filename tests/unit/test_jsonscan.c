@@ -78,6 +78,55 @@ static void every_fixture_keeps_its_bytes_but_the_model(void **state) {
     }
 }
 
+/* The moving variant gives the same bytes, leaves its source empty, and hands the bytes after
+ * the value on without copying them (the output's last piece is the source's own memory). */
+static void moving_gives_the_same_bytes_without_copying_the_rest(void **state) {
+    (void)state;
+    for (size_t i = 0; i < TU_NFIXTURES; i++) {
+        cJSON *f = tu_fixture(tu_fixture_names[i]);
+        assert_non_null(f);
+        char *body = cJSON_PrintUnformatted(cJSON_GetObjectItem(f, "body"));
+        char *want = replaced(body, MODEL, 1, "routed-model");
+        assert_non_null(want);
+        struct evbuffer *src = evbuffer_new(), *out = evbuffer_new();
+        assert_int_equal(evbuffer_add(src, body, strlen(body)), 0);
+        const char *mem = (const char *)evbuffer_pullup(src, -1);
+        size_t n = strlen(body);
+        assert_int_equal(jsonscan_move_replace_string(src, MODEL, 1, "routed-model", out), 0);
+        assert_int_equal(evbuffer_get_length(src), 0);
+        size_t m = evbuffer_get_length(out);
+        assert_int_equal(m, strlen(want));
+        /* the last piece of out is the tail of the source's memory, not a copy */
+        int nvec = evbuffer_peek(out, -1, NULL, NULL, 0);
+        assert_true(nvec >= 2);
+        struct evbuffer_iovec v[8];
+        assert_true(nvec <= 8);
+        evbuffer_peek(out, -1, NULL, v, nvec);
+        assert_ptr_equal((const char *)v[nvec - 1].iov_base + v[nvec - 1].iov_len, mem + n);
+        char *got = malloc(m + 1);
+        assert_non_null(got);
+        evbuffer_remove(out, got, m);
+        got[m] = '\0';
+        assert_string_equal(got, want);
+        free(got);
+        evbuffer_free(src);
+        evbuffer_free(out);
+        free(want);
+        free(body);
+        cJSON_Delete(f);
+    }
+    /* no string at the path: both buffers untouched */
+    struct evbuffer *src = evbuffer_new(), *out = evbuffer_new();
+    evbuffer_add(src, "{\"model\":5}", 11);
+    assert_int_equal(jsonscan_move_replace_string(src, MODEL, 1, "x", out), -1);
+    assert_int_equal(evbuffer_get_length(src), 11);
+    assert_int_equal(evbuffer_get_length(out), 0);
+    evbuffer_drain(src, 11);
+    assert_int_equal(jsonscan_move_replace_string(src, MODEL, 1, "x", out), -1);
+    evbuffer_free(src);
+    evbuffer_free(out);
+}
+
 static void fuzz_a_key_without_a_value_is_not_found(void **state);
 
 int main(void) {
@@ -86,6 +135,7 @@ int main(void) {
         cmocka_unit_test(rewrites_a_nested_path_and_escapes_the_value),
         cmocka_unit_test(fails_cleanly_on_absent_or_non_string_or_broken),
         cmocka_unit_test(every_fixture_keeps_its_bytes_but_the_model),
+        cmocka_unit_test(moving_gives_the_same_bytes_without_copying_the_rest),
         cmocka_unit_test(fuzz_a_key_without_a_value_is_not_found),
     };
     return cmocka_run_group_tests_name("jsonscan", tests, NULL, NULL);
