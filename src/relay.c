@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "policy.h"
 #include "providers/provider.h"
 #include "providers/util.h"
+#include "jsonscan.h"
 #include "keypool.h"
 #include "summary.h"
 
@@ -628,6 +630,17 @@ static void start_attempt(struct relay *r) {
     if (r->ops->format == FMT_ANTHROPIC) compact_request(r);
 }
 
+/* The slot of generation.translated_by_model for this body: a hash of the top-level "model"
+ * value's raw bytes (0 when it cannot be found: the request fails its checks anyway). */
+static unsigned model_slot(const char *raw, size_t n) {
+    static const char *const path[] = {"model"};
+    size_t a, b;
+    if (jsonscan_find(raw, n, path, 1, &a, &b) != 0) return 0;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = a; i < b; i++) h = (h ^ (unsigned char)raw[i]) * 16777619u;
+    return h % (sizeof ((struct generation *)0)->translated_by_model);
+}
+
 /* The tree path, for a body that will be translated or may hold a <CCR-SUBAGENT-MODEL> tag:
  * parse, check the request's shape, and build the summary from the tree (removing the tag edits
  * it). Returns 0, or -1 after answering the client. */
@@ -705,7 +718,9 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
      * pass, and a tree is built only when something needs one: a translator, a script reading
      * req.body, a subagent tag to remove. When every provider translates, the tree is needed
      * anyway: parse first and summarise the tree. */
-    int sc = g->pass_through ? summary_scan(raw, n, &head->hdrs, r->path, &r->sum, &e) : 1;
+    unsigned slot = model_slot(raw, n);
+    bool scan = g->pass_through && !g->translated_by_model[slot];
+    int sc = scan ? summary_scan(raw, n, &head->hdrs, r->path, &r->sum, &e) : 1;
     if (sc < 0) {
         if (e.kind == ERR_NOMEM) respond_error(r, 500, "api_error", e.msg, NULL);
         else respond_error(r, 400, "invalid_request_error", e.msg, NULL);
@@ -726,6 +741,8 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
         return;
     }
     r->have_dec = true;
+    if (r->dec.n > 0)
+        g->translated_by_model[slot] = r->dec.t[0].provider->format != FMT_ANTHROPIC;
     if (r->dec.n == 0) {
         respond_error(r, 404, "not_found_error", "no route for this request: set Router.default",
                       NULL);
