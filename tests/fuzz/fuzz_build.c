@@ -1,7 +1,9 @@
 /* fuzz_build_<format>: a provider's build() on any Anthropic request body (mutated from the
  * Claude Code fixtures): it either fails with a message or produces a URL and a body; for the
- * translating formats that body is JSON. Input: byte 0 = provider (low nibble), bit 4 = the body
- * was modified (raw bytes not given), bit 5 = stream; then the request body. */
+ * translating formats that body is JSON. For the pass-through, the build that moves the raw bytes
+ * out of their buffer (raw_buf) gives the same bytes as the one that copies them. Input: byte 0 =
+ * provider (low nibble), bit 4 = the body was modified (raw bytes not given), bit 5 = stream;
+ * then the request body. */
 #include "fuzz_xl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -42,6 +44,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 cJSON_Delete(j);
                 free(s);
             }
+        }
+        if (FZ_FMT == FMT_ANTHROPIC && in.raw) {
+            struct evbuffer *src = evbuffer_new();
+            struct xl_http_request moved;
+            xl_http_request_init(&moved);
+            struct err e2 = {0};
+            if (src && evbuffer_add(src, data, size) == 0) {
+                struct xl_request in2 = in;
+                in2.raw_buf = src;
+                int rc = FZ_OPS.build(&in2, &moved, &e2);
+                assert(rc == 0 && evbuffer_get_length(src) == 0);
+                size_t n1, n2;
+                char *a = fz_drain(out.body, &n1), *b = fz_drain(moved.body, &n2);
+                if (a && b) assert(n1 == n2 && memcmp(a, b, n1) == 0);
+                free(a);
+                free(b);
+            }
+            xl_http_request_free(&moved);
+            if (src) evbuffer_free(src);
         }
     } else {
         assert(e.msg[0] && "a failed build says why");
