@@ -656,17 +656,14 @@ static int tree_summary(struct relay *r, const char *raw, size_t n, const struct
         respond_error(r, 400, "invalid_request_error", msg, NULL);
         return -1;
     }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(r->body, "model");
-    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(r->body, "messages");
-    if (!cJSON_IsObject(r->body) || !cJSON_IsString(model) || !cJSON_IsArray(msgs)) {
-        respond_error(r, 400, "invalid_request_error",
-                      !cJSON_IsObject(r->body) ? "the request body must be a JSON object"
-                      : !cJSON_IsString(model) ? "model: a string is required"
-                                               : "messages: an array is required",
-                      NULL);
+    struct err e = {0};
+    if (summary_check_request(
+            cJSON_IsObject(r->body),
+            cJSON_IsString(cJSON_GetObjectItemCaseSensitive(r->body, "model")),
+            cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(r->body, "messages")), &e) != 0) {
+        respond_error(r, 400, "invalid_request_error", e.msg, NULL);
         return -1;
     }
-    struct err e = {0};
     if (summary_build(r->body, hdrs, r->path, &r->sum, &e) != 0) {
         respond_error(r, e.kind == ERR_NOMEM ? 500 : 400,
                       e.kind == ERR_NOMEM ? "api_error" : "invalid_request_error", e.msg, NULL);
@@ -718,8 +715,10 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
      * pass, and a tree is built only when something needs one: a translator, a script reading
      * req.body, a subagent tag to remove. When every provider translates, the tree is needed
      * anyway: parse first and summarise the tree. */
-    unsigned slot = model_slot(raw, n);
-    bool scan = g->pass_through && !g->translated_by_model[slot];
+    /* only a config with both kinds of provider has a choice to remember per model */
+    bool mixed = g->pass_through && g->translates;
+    unsigned slot = mixed ? model_slot(raw, n) : 0;
+    bool scan = g->pass_through && !(mixed && g->translated_by_model[slot]);
     int sc = scan ? summary_scan(raw, n, &head->hdrs, r->path, &r->sum, &e) : 1;
     if (sc < 0) {
         if (e.kind == ERR_NOMEM) respond_error(r, 500, "api_error", e.msg, NULL);
@@ -741,7 +740,7 @@ void relay_start(struct server *s, struct client *c, struct generation *g,
         return;
     }
     r->have_dec = true;
-    if (r->dec.n > 0)
+    if (mixed && r->dec.n > 0)
         g->translated_by_model[slot] = r->dec.t[0].provider->format != FMT_ANTHROPIC;
     if (r->dec.n == 0) {
         respond_error(r, 404, "not_found_error", "no route for this request: set Router.default",

@@ -244,8 +244,7 @@ static int string_text(struct scan *sc, struct text *x) {
                 unsigned k0 = tokens_rawclass[p[0]], k1 = tokens_rawclass[p[1]],
                          k2 = tokens_rawclass[p[2]], k3 = tokens_rawclass[p[3]];
                 if ((k0 | k1 | k2 | k3) & TOKC_N) break;
-                t += tokens_step[prev][k0] + tokens_step[k0][k1] + tokens_step[k1][k2] +
-                     tokens_step[k2][k3];
+                t += tokens_step4(prev, k0, k1, k2, k3);
                 prev = k3;
                 p += 4;
             }
@@ -552,6 +551,11 @@ static int opt_string_keep(struct scan *sc, const char **out, long *tok) {
     return at(sc, '"') ? string_keep(sc, out, tok) : skip(sc);
 }
 
+/* The same for a string only counted: its tokens added to *tok when it is a string. */
+static int opt_string_tokens(struct scan *sc, long *tok) {
+    return at(sc, '"') ? string_tokens(sc, tok) : skip(sc);
+}
+
 static int opt_string_small(struct scan *sc, char *buf, size_t cap) {
     bool fits = true;
     buf[0] = '\0';
@@ -652,13 +656,13 @@ static int block(struct scan *sc, enum level lv, long *tok, bool *image) {
             rc = opt_string_small(sc, type, sizeof type);
             break;
         case K_TEXT:
-            rc = at(sc, '"') ? string_tokens(sc, &text) : skip(sc);
+            rc = opt_string_tokens(sc, &text);
             break;
         case K_THINKING:
-            rc = at(sc, '"') ? string_tokens(sc, &thinking) : skip(sc);
+            rc = opt_string_tokens(sc, &thinking);
             break;
         case K_NAME:
-            rc = at(sc, '"') ? string_tokens(sc, &name) : skip(sc);
+            rc = opt_string_tokens(sc, &name);
             break;
         case K_INPUT:
             rc = value(sc, &input);
@@ -670,7 +674,7 @@ static int block(struct scan *sc, enum level lv, long *tok, bool *image) {
             if (lv == LV_INNER)
                 rc = opt_string_keep(sc, &ref, &tool_name);
             else
-                rc = at(sc, '"') ? string_tokens(sc, &tool_name) : skip(sc);
+                rc = opt_string_tokens(sc, &tool_name);
             break;
         case K_SOURCE:
             rc = source(sc, &src);
@@ -785,7 +789,7 @@ static int tool(struct scan *sc, long *tok, bool *any_tool) {
             rc = opt_string_keep(sc, &name, &t);
             break;
         case K_DESC:
-            rc = at(sc, '"') ? string_tokens(sc, &t) : skip(sc);
+            rc = opt_string_tokens(sc, &t);
             break;
         case K_SCHEMA:
             rc = value(sc, &t);
@@ -891,11 +895,9 @@ int summary_scan(const char *raw, size_t n, const struct http_hdrs *headers, con
     int rc;
     ws(&sc);
     if (!at(&sc, '{')) {
-        if (skip(&sc) == 0) {
-            err_set(err, ERR_INVALID, "the request body must be a JSON object");
-            goto out;
-        }
-        goto invalid;
+        if (skip(&sc) != 0) goto invalid;
+        summary_check_request(false, false, false, err);
+        goto out;
     }
     if (open_container(&sc) != 0) goto invalid;
     while ((rc = object_next(&sc, &i, key, NULL)) == 1) {
@@ -955,14 +957,7 @@ int summary_scan(const char *raw, size_t n, const struct http_hdrs *headers, con
         return 1;
     }
 
-    if (!model_string) {
-        err_set(err, ERR_INVALID, "model: a string is required");
-        goto out;
-    }
-    if (!messages_array) {
-        err_set(err, ERR_INVALID, "messages: an array is required");
-        goto out;
-    }
+    if (summary_check_request(true, model_string, messages_array, err) != 0) goto out;
     out->images = user_image;
     for (size_t d = 0; d < sc.ndefs; d++)
         for (size_t r = 0; r < sc.nrefs; r++)

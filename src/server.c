@@ -96,6 +96,7 @@ static struct generation *generation_new(struct config *cfg, const struct logger
             return NULL;
         }
         if (cfg->providers[i].format == FMT_ANTHROPIC) g->pass_through = true;
+        else g->translates = true;
     }
     if (policy_new(cfg, lg, &g->pol, err) != 0) {
         free(g);

@@ -33,7 +33,8 @@ struct generation {
      * summarised from their raw text and parsed only if routed to a translator. Without one,
      * every request is translated, so it is parsed first and summarised from the tree. */
     bool pass_through;
-    /* With both kinds of provider, where the last request of each client model went (by a hash
+    bool translates; /* some provider translates (not Anthropic-format) */
+    /* With both kinds of provider (pass_through && translates), where the last request of each client model went (by a hash
      * of the model's raw JSON bytes; 1 = a translator): a model routed to a translator is parsed
      * first next time, as when every provider translates. Written by the relay; a generation
      * lives in one process's loop. A wrong guess costs time, never the answer: both paths give

@@ -99,6 +99,13 @@ static const char *role_of(const cJSON *m) {
     return r ? r : "";
 }
 
+int summary_check_request(bool object, bool model_string, bool messages_array, struct err *err) {
+    if (!object) return err_set(err, ERR_INVALID, "the request body must be a JSON object");
+    if (!model_string) return err_set(err, ERR_INVALID, "model: a string is required");
+    if (!messages_array) return err_set(err, ERR_INVALID, "messages: an array is required");
+    return 0;
+}
+
 void summary_begin(struct summary *out, const struct http_hdrs *headers, const char *path) {
     memset(out, 0, sizeof *out);
     out->model = "";

@@ -58,6 +58,11 @@ void summary_free(struct summary *s);
 int summary_scan(const char *raw, size_t n, const struct http_hdrs *headers, const char *path,
                  struct summary *out, struct err *err);
 
+/* What the relay requires of a Messages request, in this order: a JSON object, a string
+ * "model", an array "messages". Returns 0, or -1 with err set (ERR_INVALID, a message for the
+ * client) for the first that is missing. Shared by the scan and the relay's tree path. */
+int summary_check_request(bool object, bool model_string, bool messages_array, struct err *err);
+
 /* For the builders (summary.c, reqscan.c): the common start (defaults, header fields) and end
  * (thinking level; the session id from metadata.user_id `uid` when no header gave one). */
 void summary_begin(struct summary *out, const struct http_hdrs *headers, const char *path);

@@ -95,8 +95,7 @@ static long scan(const unsigned char *s, size_t len) {
     for (; i + 4 <= len; i += 4) { /* four bytes a step: the loads do not wait on each other */
         unsigned k0 = tokens_class[s[i]], k1 = tokens_class[s[i + 1]],
                  k2 = tokens_class[s[i + 2]], k3 = tokens_class[s[i + 3]];
-        t += tokens_step[prev][k0] + tokens_step[k0][k1] + tokens_step[k1][k2] +
-             tokens_step[k2][k3];
+        t += tokens_step4(prev, k0, k1, k2, k3);
         prev = k3;
     }
     for (; i < len; i++) {

@@ -29,6 +29,11 @@ _Static_assert(TOKC_N == 8 && TOKC_RAW_LT < 16, "reqscan.c tests the stop classe
 extern const unsigned char tokens_class[256];
 extern const unsigned char tokens_rawclass[256]; /* tokens_class; NUL, '"', '\\', '<' apart */
 extern const signed char tokens_step[TOKC_N][TOKC_N];
+/* The cost of four bytes of classes k0..k3 after one of class prev: the scanners' unrolled step
+ * (the loads do not wait on each other). */
+static inline long tokens_step4(unsigned prev, unsigned k0, unsigned k1, unsigned k2, unsigned k3) {
+    return tokens_step[prev][k0] + tokens_step[k0][k1] + tokens_step[k1][k2] + tokens_step[k2][k3];
+}
 static inline long tokens_round(long t) { return t > 0 ? (t + TOKENS_UNIT - 1) / TOKENS_UNIT : 0; }
 
 /* Estimated tokens of a plain text. */
