@@ -2,6 +2,8 @@
  * Pass names (P0..P10) are those of conversion.md §4.4. */
 #include "providers/gemini_schema.h"
 
+#include "providers/util.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -794,6 +796,29 @@ int gemini_schema_clean(const cJSON *schema, unsigned mode, cJSON **out, struct 
         return 0;
     }
     *out = r;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writing straight into a JSON writer */
+
+int gemini_schema_write(struct xl_jw *w, const char *key, const cJSON *schema, unsigned mode,
+                        struct err *err) {
+    cJSON *t = NULL;
+    if (gemini_schema_clean(schema, mode, &t, err) < 0) return -1;
+    if (!t) return 0;
+    xl_jw_key(w, key);
+    xl_jw_cjson(w, t, NULL);
+    cJSON_Delete(t);
+    return 1;
+}
+
+int gemini_schema_write_node(struct xl_jw *w, const cJSON *schema, unsigned mode,
+                             struct err *err) {
+    cJSON *t = NULL;
+    if (gemini_schema_clean_node(schema, mode, &t, err) < 0) return -1;
+    xl_jw_cjson(w, t, NULL);
+    cJSON_Delete(t);
     return 0;
 }
 

@@ -19,6 +19,8 @@
 
 #include "err.h"
 
+struct xl_jw; /* providers/util.h */
+
 enum gemini_schema_mode { GEMINI_SCHEMA_OPENAPI = 0, GEMINI_SCHEMA_JSONSCHEMA = 1 };
 /* Flags that may be or-ed into the mode argument, for older models (§4.4 knobs):
  *   ANYOF_FIRST (gemini_anyof: first): a union keeps its first branch, the others become a note;
@@ -37,6 +39,20 @@ int gemini_schema_clean(const cJSON *schema, unsigned mode, cJSON **out, struct 
 /* Clean any schema node (not only a root), e.g. a structured-output schema. Never NULL on success;
  * -1 on allocation failure. */
 int gemini_schema_clean_node(const cJSON *schema, unsigned mode, cJSON **out, struct err *err);
+
+/* The same two, written straight into a JSON writer (no output tree for the shapes tool schemas
+ * have; a node with $ref, allOf or a union is cleaned as a tree and printed in place). The output
+ * is byte for byte what printing the cleaned tree gives.
+ *   gemini_schema_write: writes `"<key>":<cleaned schema>` into the open object of w and returns
+ *     1, or writes nothing and returns 0 when the tool takes no parameters (as gemini_schema_clean
+ *     gives NULL).
+ *   gemini_schema_write_node: writes the cleaned node as a value; returns 0.
+ * Both return -1 on allocation failure (err set); the writer may then hold a partial value (the
+ * caller drops the whole buffer). `schema` is borrowed for the call. */
+int gemini_schema_write(struct xl_jw *w, const char *key, const cJSON *schema, unsigned mode,
+                        struct err *err);
+int gemini_schema_write_node(struct xl_jw *w, const cJSON *schema, unsigned mode,
+                             struct err *err);
 
 /* Strict check of a cleaned schema against the subset Gemini accepts: only allowed keywords,
  * `anyOf` alone in its node, valid types, `enum` only of strings on strings, `properties` only on
