@@ -681,17 +681,34 @@ static int build_tools(struct req *r, cJSON *root) {
         add(b, d, "name", str_copy(b, up));
         add(b, d, "description",
             str_ref(b, t->description && *t->description ? t->description : t->name));
-        cJSON *params = NULL;
-        if (gemini_schema_clean(t->schema, r->o.schema_mode | r->o.schema_flags, &params, b->err) <
-            0) {
+        /* the cleaned schema is written as JSON text and printed verbatim (a raw node) */
+        struct xl_buf pt;
+        struct xl_jw pw;
+        xl_buf_init(&pt);
+        xl_jw_init(&pw, &pt);
+        xl_jw_obj(&pw);
+        int wr =
+            gemini_schema_write(&pw, "p", t->schema, r->o.schema_mode | r->o.schema_flags, b->err);
+        xl_jw_obj_end(&pw);
+        if (wr < 0 || !xl_jw_ok(&pw)) {
+            xl_buf_free(&pt);
             cJSON_Delete(decls);
+            if (wr >= 0) b->oom = true;
             return -1;
         }
-        if (params)
+        if (wr > 0) {
+            /* {"p":<schema>}: the value is after the 5-byte prefix, before the last byte */
+            cJSON *raw = NULL;
+            if (xl_buf_cstr(&pt)) {
+                pt.p[pt.len - 1] = '\0';
+                raw = cJSON_CreateRaw(pt.p + 5);
+            }
             add(b, d,
                 r->o.schema_mode == GEMINI_SCHEMA_JSONSCHEMA ? "parametersJsonSchema"
                                                              : "parameters",
-                params);
+                raw);
+        }
+        xl_buf_free(&pt);
     }
     int ndecl = cJSON_GetArraySize(decls);
     r->declared = ndecl > 0;
@@ -1993,7 +2010,8 @@ static cJSON *fold_to_json(const char *sse, size_t len, struct xl_usage *usage, 
         const cJSON *u = jget(f.msg, "usage");
         const cJSON *v;
         memset(usage, 0, sizeof *usage);
-        if (cJSON_IsNumber(v = jget(u, "input_tokens"))) usage->input_tokens = xl_long(v->valuedouble);
+        if (cJSON_IsNumber(v = jget(u, "input_tokens")))
+            usage->input_tokens = xl_long(v->valuedouble);
         if (cJSON_IsNumber(v = jget(u, "output_tokens")))
             usage->output_tokens = xl_long(v->valuedouble);
         if (cJSON_IsNumber(v = jget(u, "cache_read_input_tokens")))

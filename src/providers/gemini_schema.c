@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ struct ctx {
     const char *refstack[MAX_REF_DEPTH];
     int nref;
     bool oom;
+    struct xl_buf scratch; /* a description being composed (owned; ctx_done frees it) */
 };
 
 /* Notes collected while cleaning one node (P10). */
@@ -113,36 +115,34 @@ static cJSON *simple(struct ctx *c, const char *t, const char *d) {
 static void apply_outer(struct ctx *c, cJSON *node, const char *base, const struct notes *n,
                         bool nullable);
 
-static void set_desc(struct ctx *c, cJSON *node, const char *base, const char *inner,
-                     const struct notes *n) {
+/* The description text base + " " + inner + " (" notes ")" into out (replaced); the inner text
+ * is left out when it equals base. Returns false when there is none (or out is out of memory). */
+static bool desc_compose(struct xl_buf *out, const char *base, const char *inner,
+                         const struct notes *n) {
     size_t bl = base ? strlen(base) : 0, il = inner ? strlen(inner) : 0, nl = n ? n->len : 0;
-    if (!bl && !il && !nl) return;
-    size_t cap = bl + il + nl + 8;
-    char *s = cJSON_malloc(cap);
-    if (!s) {
-        c->oom = true;
-        return;
-    }
-    size_t k = 0;
-    if (bl) {
-        memcpy(s, base, bl);
-        k = bl;
-    }
+    out->len = 0;
+    if (!bl && !il && !nl) return false;
+    if (bl) xl_buf_add(out, base, bl);
     if (il && !(bl && streq(base, inner))) {
-        if (k) s[k++] = ' ';
-        memcpy(s + k, inner, il);
-        k += il;
+        if (out->len) xl_buf_addc(out, ' ');
+        xl_buf_add(out, inner, il);
     }
     if (nl) {
-        if (k) s[k++] = ' ';
-        s[k++] = '(';
-        memcpy(s + k, n->buf, nl);
-        k += nl;
-        s[k++] = ')';
+        if (out->len) xl_buf_addc(out, ' ');
+        xl_buf_addc(out, '(');
+        xl_buf_add(out, n->buf, nl);
+        xl_buf_addc(out, ')');
     }
-    s[k] = '\0';
-    cJSON *d = cJSON_CreateString(s);
-    cJSON_free(s);
+    return xl_buf_ok(out);
+}
+
+static void set_desc(struct ctx *c, cJSON *node, const char *base, const char *inner,
+                     const struct notes *n) {
+    if (!desc_compose(&c->scratch, base, inner, n)) {
+        if (!xl_buf_ok(&c->scratch)) c->oom = true;
+        return;
+    }
+    cJSON *d = cJSON_CreateString(xl_buf_cstr(&c->scratch));
     if (!d) {
         c->oom = true;
         return;
@@ -478,17 +478,176 @@ static cJSON *clean_union(struct ctx *c, const cJSON *src, const char *const *ty
     return out;
 }
 
-static void copy_num(struct ctx *c, cJSON *out, const cJSON *src, const char *k) {
-    const cJSON *v = get(src, k);
-    if (cJSON_IsNumber(v)) add(c, out, k, cJSON_CreateNumber(v->valuedouble));
+/* The keywords the cleaner reads from one node, found in one pass over its keys; the first of
+ * repeated keys wins (as cJSON_GetObjectItemCaseSensitive). */
+struct kw {
+    const cJSON *ref, *all_of, *any_of, *one_of, *description, *title, *nullable, *dflt, *type,
+        *properties, *items, *prefix_items, *cnst, *enm, *format, *required, *pattern, *min_props,
+        *max_props, *min_items, *max_items, *min_len, *max_len, *minimum, *maximum, *ex_min,
+        *ex_max, *multiple_of;
+};
+
+static void kw_read(const cJSON *src, struct kw *k) {
+#define KW(name, field)                                                                            \
+    { name, offsetof(struct kw, field) }
+    static const struct {
+        const char *name;
+        size_t off;
+    } table[] = {KW("type", type),
+                 KW("description", description),
+                 KW("properties", properties),
+                 KW("required", required),
+                 KW("items", items),
+                 KW("enum", enm),
+                 KW("default", dflt),
+                 KW("anyOf", any_of),
+                 KW("$ref", ref),
+                 KW("allOf", all_of),
+                 KW("oneOf", one_of),
+                 KW("title", title),
+                 KW("nullable", nullable),
+                 KW("prefixItems", prefix_items),
+                 KW("const", cnst),
+                 KW("format", format),
+                 KW("pattern", pattern),
+                 KW("minProperties", min_props),
+                 KW("maxProperties", max_props),
+                 KW("minItems", min_items),
+                 KW("maxItems", max_items),
+                 KW("minLength", min_len),
+                 KW("maxLength", max_len),
+                 KW("minimum", minimum),
+                 KW("maximum", maximum),
+                 KW("exclusiveMinimum", ex_min),
+                 KW("exclusiveMaximum", ex_max),
+                 KW("multipleOf", multiple_of)};
+#undef KW
+    memset(k, 0, sizeof *k);
+    for (const cJSON *x = src->child; x; x = x->next) {
+        const char *name = x->string;
+        if (!name) continue;
+        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+            if (name[0] != table[i].name[0] || strcmp(name, table[i].name) != 0) continue;
+            const cJSON **slot = (const cJSON **)(void *)((char *)k + table[i].off);
+            if (!*slot) *slot = x;
+            break;
+        }
+    }
 }
 
-static void clean_numeric(struct ctx *c, cJSON *out, const cJSON *src, bool integer,
-                          struct notes *n) {
-    const cJSON *mn = get(src, "minimum"), *mx = get(src, "maximum");
+/* What is decided about a node before its kind is known: description, nullable, the notes so
+ * far, the type or the list of types (P1, P8). */
+struct plan {
+    struct notes n;
+    const char *desc;
+    bool nullable;
+    const char *type; /* NULL: not given (inferred by plain_type) */
+    const char *types[8];
+    int ntypes; /* > 1: a union of types */
+};
+
+/* Fills p; returns true when the node is a union (P2). */
+static bool plan_node(const struct kw *k, struct plan *p) {
+    p->n.len = 0;
+    p->n.buf[0] = '\0';
+    p->desc = cJSON_IsString(k->description) ? k->description->valuestring
+              : cJSON_IsString(k->title)     ? k->title->valuestring
+                                             : NULL;
+    p->nullable = cJSON_IsTrue(k->nullable);
+    /* P8: default -> note (support differs across Gemini surfaces) */
+    if (k->dflt) {
+        char snip[120];
+        json_snippet(k->dflt, snip, sizeof snip);
+        note(&p->n, "default: %s", snip);
+    }
+    /* P1: types */
+    p->type = NULL;
+    p->ntypes = 0;
+    const cJSON *tn = k->type;
+    if (cJSON_IsString(tn)) {
+        p->type = tn->valuestring;
+        if (streq(p->type, "null")) {
+            p->type = "string";
+            p->nullable = true;
+        }
+    } else if (cJSON_IsArray(tn)) {
+        const cJSON *t;
+        cJSON_ArrayForEach(t, tn) {
+            if (!cJSON_IsString(t)) continue;
+            if (streq(t->valuestring, "null"))
+                p->nullable = true;
+            else if (p->ntypes < 8)
+                p->types[p->ntypes++] = t->valuestring;
+        }
+        if (p->ntypes == 0) p->type = "string";
+        if (p->ntypes == 1) {
+            p->type = p->types[0];
+            p->ntypes = 0;
+        }
+    }
+    return p->ntypes > 1 || cJSON_IsArray(k->any_of) || cJSON_IsArray(k->one_of);
+}
+
+/* The type of a node that is not a union: given, else inferred; unknown types become strings. */
+static void plain_type(const struct kw *k, struct plan *p) {
+    if (!p->type) {
+        if (cJSON_IsObject(k->properties))
+            p->type = "object";
+        else if (k->items || k->prefix_items)
+            p->type = "array";
+        else if (cJSON_IsString(k->cnst) || cJSON_IsArray(k->enm))
+            p->type = "string";
+        else {
+            p->type = "string";
+            note(&p->n, "any JSON value, as text");
+        }
+    }
+    if (!known_type(p->type)) {
+        note(&p->n, "type: %s", p->type);
+        p->type = "string";
+    }
+}
+
+static bool has_allof(const struct kw *k) {
+    return cJSON_IsArray(k->all_of) && k->all_of->child;
+}
+
+/* A node the writer hands to the tree cleaner: a reference, an allOf, a union. */
+static bool needs_tree(const struct kw *k, struct plan *p) {
+    return cJSON_IsString(k->ref) || has_allof(k) || plan_node(k, p);
+}
+
+/* A property of `props` that the object keeps: it has a name. */
+static bool any_named(const cJSON *props) {
+    for (const cJSON *x = props ? props->child : NULL; x; x = x->next)
+        if (x->string) return true;
+    return false;
+}
+
+static const char *const DEEP_NOTE = "(deeply nested value, as JSON text)";
+static const char *const ANY_NOTE = "any JSON value, as text";
+
+static void wnode(struct ctx *c, struct xl_jw *w, const cJSON *src, int depth);
+
+/* {"type":t[, "description":d]} */
+static void wsimple(struct xl_jw *w, const char *t, const char *d) {
+    xl_jw_obj(w);
+    xl_jw_kstr(w, "type", t);
+    if (d) xl_jw_kstr(w, "description", d);
+    xl_jw_obj_end(w);
+}
+
+static void wnum(struct xl_jw *w, const cJSON *v, const char *k) {
+    if (!cJSON_IsNumber(v)) return;
+    xl_jw_key(w, k);
+    xl_jw_num(w, v->valuedouble);
+}
+
+static void wnumeric(struct xl_jw *w, const struct kw *k, bool integer, struct notes *n) {
+    const cJSON *mn = k->minimum, *mx = k->maximum;
     bool has_min = cJSON_IsNumber(mn), has_max = cJSON_IsNumber(mx);
     double vmin = has_min ? mn->valuedouble : 0, vmax = has_max ? mx->valuedouble : 0;
-    const cJSON *emin = get(src, "exclusiveMinimum"), *emax = get(src, "exclusiveMaximum");
+    const cJSON *emin = k->ex_min, *emax = k->ex_max;
     if (cJSON_IsNumber(emin)) {
         double v = emin->valuedouble;
         double lo = integer ? floor(v) + 1 : v;
@@ -514,204 +673,199 @@ static void clean_numeric(struct ctx *c, cJSON *out, const cJSON *src, bool inte
             note(n, "less than %g", vmax);
     }
     /* +-(2^53 - 1) bounds (Claude Code's "any safe integer") say nothing: leave them out */
-    if (has_min && vmin > -9007199254740991.0) add(c, out, "minimum", cJSON_CreateNumber(vmin));
-    if (has_max && vmax < 9007199254740991.0) add(c, out, "maximum", cJSON_CreateNumber(vmax));
-    const cJSON *mo = get(src, "multipleOf");
-    if (cJSON_IsNumber(mo)) note(n, "multiple of %g", mo->valuedouble);
+    if (has_min && vmin > -9007199254740991.0) {
+        xl_jw_key(w, "minimum");
+        xl_jw_num(w, vmin);
+    }
+    if (has_max && vmax < 9007199254740991.0) {
+        xl_jw_key(w, "maximum");
+        xl_jw_num(w, vmax);
+    }
+    if (cJSON_IsNumber(k->multiple_of)) note(n, "multiple of %g", k->multiple_of->valuedouble);
 }
 
+/* Whether `r` (an entry of `required`) is written: a string naming a kept property, not named
+ * by an earlier entry. */
+static bool required_kept(const cJSON *req, const cJSON *r, const cJSON *props) {
+    if (!cJSON_IsString(r) || !cJSON_GetObjectItemCaseSensitive(props, r->valuestring))
+        return false;
+    for (const cJSON *h = req->child; h && h != r; h = h->next)
+        if (cJSON_IsString(h) && streq(h->valuestring, r->valuestring) &&
+            cJSON_GetObjectItemCaseSensitive(props, h->valuestring))
+            return false;
+    return true;
+}
+
+/* A node that is not a reference, an allOf or a union (p from plan_node, then plain_type), in
+ * the key order: type, enum, format, the kind's keywords, description, nullable. */
+static void wplain(struct ctx *c, struct xl_jw *w, const struct kw *k, struct plan *p, int depth) {
+    struct notes *n = &p->n;
+    const char *type = p->type;
+    bool is_str = streq(type, "string");
+    xl_jw_obj(w);
+    xl_jw_kstr(w, "type", type);
+
+    /* P3: literals */
+    const cJSON *cst = k->cnst, *en = k->enm;
+    if (cst) {
+        if (cJSON_IsString(cst) && is_str) {
+            xl_jw_key(w, "enum");
+            xl_jw_arr(w);
+            xl_jw_str(w, cst->valuestring);
+            xl_jw_arr_end(w);
+        } else {
+            char snip[120];
+            json_snippet(cst, snip, sizeof snip);
+            note(n, "must be %s", snip);
+        }
+    } else if (cJSON_IsArray(en)) {
+        bool all_str = en->child != NULL;
+        const cJSON *v;
+        cJSON_ArrayForEach(v, en) all_str = all_str && cJSON_IsString(v);
+        if (is_str && all_str) {
+            xl_jw_key(w, "enum");
+            xl_jw_cjson(w, en, NULL);
+        } else {
+            char vals[240];
+            size_t len = 0;
+            vals[0] = '\0';
+            cJSON_ArrayForEach(v, en) {
+                char snip[60];
+                json_snippet(v, snip, sizeof snip);
+                int wr = snprintf(vals + len, sizeof vals - len, "%s%s", len ? ", " : "", snip);
+                if (wr < 0 || (size_t)wr >= sizeof vals - len) break;
+                len += (size_t)wr;
+            }
+            note(n, "allowed values: %s", vals);
+        }
+    }
+
+    /* P7: format */
+    if (cJSON_IsString(k->format)) {
+        if (format_allowed(type, k->format->valuestring))
+            xl_jw_kstr(w, "format", k->format->valuestring);
+        else
+            note(n, "format: %s", k->format->valuestring);
+    }
+
+    if (streq(type, "object")) {
+        /* P4: objects (a property without a name, under a `properties` that is not an object,
+         * is not one) */
+        const cJSON *props = k->properties, *r;
+        if (any_named(props)) {
+            xl_jw_key(w, "properties");
+            xl_jw_obj(w);
+            for (const cJSON *x = props->child; x && !c->oom; x = x->next) {
+                if (!x->string) continue;
+                xl_jw_key(w, x->string);
+                wnode(c, w, x, depth + 1);
+            }
+            xl_jw_obj_end(w);
+            bool any = false;
+            cJSON_ArrayForEach(r, k->required) any = any || required_kept(k->required, r, props);
+            if (any) {
+                xl_jw_key(w, "required");
+                xl_jw_arr(w);
+                cJSON_ArrayForEach(r, k->required) {
+                    if (required_kept(k->required, r, props)) xl_jw_str(w, r->valuestring);
+                }
+                xl_jw_arr_end(w);
+            }
+        } else if ((c->mode & GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER) && depth > 0) {
+            xl_jw_key(w, "properties");
+            xl_jw_obj(w);
+            xl_jw_key(w, "json");
+            wsimple(w, "string", "the object's content, as JSON text");
+            xl_jw_obj_end(w);
+            note(n, "free-form object");
+        } else {
+            note(n, "free-form object");
+        }
+        wnum(w, k->min_props, "minProperties");
+        wnum(w, k->max_props, "maxProperties");
+    } else if (streq(type, "array")) {
+        /* P5: arrays */
+        const cJSON *it = k->items;
+        if (cJSON_IsArray(it)) it = it->child;
+        if (!it && cJSON_IsArray(k->prefix_items)) it = k->prefix_items->child;
+        xl_jw_key(w, "items");
+        if (cJSON_IsObject(it) && it->child)
+            wnode(c, w, it, depth + 1);
+        else
+            wsimple(w, "string", NULL);
+        wnum(w, k->min_items, "minItems");
+        wnum(w, k->max_items, "maxItems");
+    } else if (is_str) {
+        wnum(w, k->min_len, "minLength");
+        wnum(w, k->max_len, "maxLength");
+        const cJSON *pat = k->pattern;
+        if (cJSON_IsString(pat)) {
+            if (gemini_pattern_unsupported(pat->valuestring))
+                note(n, "pattern: %s", pat->valuestring);
+            else
+                xl_jw_kstr(w, "pattern", pat->valuestring);
+        }
+    } else if (streq(type, "integer") || streq(type, "number")) {
+        wnumeric(w, k, streq(type, "integer"), n);
+    }
+
+    if (desc_compose(&c->scratch, p->desc, NULL, n)) {
+        xl_jw_key(w, "description");
+        xl_jw_strn(w, c->scratch.p, c->scratch.len);
+    }
+    if (p->nullable) xl_jw_kbool(w, "nullable", true);
+    xl_jw_obj_end(w);
+    if (!xl_buf_ok(&c->scratch)) c->oom = true;
+}
+
+/* Any node, written in place. */
+static void wnode(struct ctx *c, struct xl_jw *w, const cJSON *src, int depth) {
+    if (c->oom) return;
+    if (depth > MAX_DEPTH) return wsimple(w, "string", DEEP_NOTE);
+    if (!cJSON_IsObject(src)) return wsimple(w, "string", ANY_NOTE);
+    struct kw k;
+    struct plan p;
+    kw_read(src, &k);
+    if (needs_tree(&k, &p)) {
+        cJSON *t = clean(c, src, depth);
+        if (t) xl_jw_cjson(w, t, NULL);
+        cJSON_Delete(t);
+        return;
+    }
+    plain_type(&k, &p);
+    wplain(c, w, &k, &p, depth);
+}
+
+/* Any node, as a tree: references, allOf and unions are cleaned here; a plain node is written
+ * and read back (one implementation of the common case; the tree is only needed under a union
+ * or a reference, which tool schemas seldom have). */
 static cJSON *clean(struct ctx *c, const cJSON *src, int depth) {
     if (c->oom) return NULL;
-    if (depth > MAX_DEPTH) return simple(c, "string", "(deeply nested value, as JSON text)");
-    if (!cJSON_IsObject(src)) return simple(c, "string", "any JSON value, as text");
-
-    const cJSON *ref = get(src, "$ref");
-    if (cJSON_IsString(ref)) return clean_ref(c, src, ref->valuestring, depth);
-    if (cJSON_IsArray(get(src, "allOf")) && cJSON_GetArraySize(get(src, "allOf")) > 0) {
+    if (depth > MAX_DEPTH) return simple(c, "string", DEEP_NOTE);
+    if (!cJSON_IsObject(src)) return simple(c, "string", ANY_NOTE);
+    struct kw k;
+    kw_read(src, &k);
+    if (cJSON_IsString(k.ref)) return clean_ref(c, src, k.ref->valuestring, depth);
+    if (has_allof(&k)) {
         cJSON *m = merge_allof(c, src);
         if (!m) return NULL;
         cJSON *r = c->oom ? NULL : clean(c, m, depth + 1);
         cJSON_Delete(m);
         return r;
     }
-
-    struct notes n = {.len = 0};
-    const cJSON *dj = get(src, "description"), *tj = get(src, "title");
-    const char *desc = cJSON_IsString(dj)   ? dj->valuestring
-                       : cJSON_IsString(tj) ? tj->valuestring
-                                            : NULL;
-    bool nullable = cJSON_IsTrue(get(src, "nullable"));
-
-    /* P8: default -> note (support differs across Gemini surfaces) */
-    const cJSON *dflt = get(src, "default");
-    if (dflt) {
-        char snip[120];
-        json_snippet(dflt, snip, sizeof snip);
-        note(&n, "default: %s", snip);
-    }
-
-    /* P1: types */
-    const char *type = NULL;
-    const char *types[8];
-    int ntypes = 0;
-    const cJSON *tn = get(src, "type");
-    if (cJSON_IsString(tn)) {
-        type = tn->valuestring;
-        if (streq(type, "null")) {
-            type = "string";
-            nullable = true;
-        }
-    } else if (cJSON_IsArray(tn)) {
-        const cJSON *t;
-        cJSON_ArrayForEach(t, tn) {
-            if (!cJSON_IsString(t)) continue;
-            if (streq(t->valuestring, "null"))
-                nullable = true;
-            else if (ntypes < 8)
-                types[ntypes++] = t->valuestring;
-        }
-        if (ntypes == 0) type = "string";
-        if (ntypes == 1) {
-            type = types[0];
-            ntypes = 0;
-        }
-    }
-
-    /* P2: unions */
-    if (ntypes > 1 || cJSON_IsArray(get(src, "anyOf")) || cJSON_IsArray(get(src, "oneOf")))
-        return clean_union(c, src, types, ntypes > 1 ? ntypes : 0, nullable, desc, &n, depth);
-
-    const cJSON *props = get(src, "properties"), *items = get(src, "items");
-    const cJSON *cst = get(src, "const"), *en = get(src, "enum");
-    if (!type) {
-        if (cJSON_IsObject(props))
-            type = "object";
-        else if (items || get(src, "prefixItems"))
-            type = "array";
-        else if (cJSON_IsString(cst) || cJSON_IsArray(en))
-            type = "string";
-        else {
-            type = "string";
-            note(&n, "any JSON value, as text");
-        }
-    }
-    if (!known_type(type)) {
-        note(&n, "type: %s", type);
-        type = "string";
-    }
-
-    cJSON *out = simple(c, type, NULL);
-    if (!out) return NULL;
-    bool is_str = streq(type, "string");
-
-    /* P3: literals */
-    if (cst) {
-        if (cJSON_IsString(cst) && is_str) {
-            cJSON *e = cJSON_CreateArray();
-            if (e) cJSON_AddItemToArray(e, cJSON_CreateString(cst->valuestring));
-            add(c, out, "enum", e);
-        } else {
-            char snip[120];
-            json_snippet(cst, snip, sizeof snip);
-            note(&n, "must be %s", snip);
-        }
-    } else if (cJSON_IsArray(en)) {
-        bool all_str = cJSON_GetArraySize(en) > 0;
-        const cJSON *v;
-        cJSON_ArrayForEach(v, en) all_str = all_str && cJSON_IsString(v);
-        if (is_str && all_str) {
-            add(c, out, "enum", cJSON_Duplicate(en, 1));
-        } else {
-            char vals[240];
-            size_t k = 0;
-            vals[0] = '\0';
-            cJSON_ArrayForEach(v, en) {
-                char snip[60];
-                json_snippet(v, snip, sizeof snip);
-                int w = snprintf(vals + k, sizeof vals - k, "%s%s", k ? ", " : "", snip);
-                if (w < 0 || (size_t)w >= sizeof vals - k) break;
-                k += (size_t)w;
-            }
-            note(&n, "allowed values: %s", vals);
-        }
-    }
-
-    /* P7: format */
-    const cJSON *fmt = get(src, "format");
-    if (cJSON_IsString(fmt)) {
-        if (format_allowed(type, fmt->valuestring))
-            add_str(c, out, "format", fmt->valuestring);
-        else
-            note(&n, "format: %s", fmt->valuestring);
-    }
-
-    if (streq(type, "object")) {
-        /* P4: objects */
-        cJSON *np = new_obj(c);
-        const cJSON *p;
-        cJSON_ArrayForEach(p, props) {
-            if (c->oom) break;
-            add(c, np, p->string, clean(c, p, depth + 1));
-        }
-        if (np && cJSON_GetArraySize(np) > 0) {
-            add(c, out, "properties", np);
-            cJSON *req = cJSON_CreateArray();
-            const cJSON *r;
-            cJSON_ArrayForEach(r, get(src, "required")) {
-                if (!req || !cJSON_IsString(r) || !get(np, r->valuestring)) continue;
-                bool dup = false;
-                const cJSON *h;
-                cJSON_ArrayForEach(h, req) dup = dup || streq(h->valuestring, r->valuestring);
-                if (!dup) cJSON_AddItemToArray(req, cJSON_CreateString(r->valuestring));
-            }
-            if (req && cJSON_GetArraySize(req) > 0)
-                add(c, out, "required", req);
-            else
-                cJSON_Delete(req);
-        } else if ((c->mode & GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER) && depth > 0) {
-            cJSON_Delete(np);
-            np = new_obj(c);
-            add(c, np, "json", simple(c, "string", "the object's content, as JSON text"));
-            add(c, out, "properties", np);
-            note(&n, "free-form object");
-        } else {
-            cJSON_Delete(np);
-            note(&n, "free-form object");
-        }
-        copy_num(c, out, src, "minProperties");
-        copy_num(c, out, src, "maxProperties");
-    } else if (streq(type, "array")) {
-        /* P5: arrays */
-        const cJSON *it = items;
-        if (cJSON_IsArray(it)) it = cJSON_GetArrayItem(it, 0);
-        if (!it && cJSON_IsArray(get(src, "prefixItems")))
-            it = cJSON_GetArrayItem(get(src, "prefixItems"), 0);
-        if (cJSON_IsObject(it) && it->child)
-            add(c, out, "items", clean(c, it, depth + 1));
-        else
-            add(c, out, "items", simple(c, "string", NULL));
-        copy_num(c, out, src, "minItems");
-        copy_num(c, out, src, "maxItems");
-    } else if (is_str) {
-        copy_num(c, out, src, "minLength");
-        copy_num(c, out, src, "maxLength");
-        const cJSON *pat = get(src, "pattern");
-        if (cJSON_IsString(pat)) {
-            if (gemini_pattern_unsupported(pat->valuestring))
-                note(&n, "pattern: %s", pat->valuestring);
-            else
-                add_str(c, out, "pattern", pat->valuestring);
-        }
-    } else if (streq(type, "integer") || streq(type, "number")) {
-        clean_numeric(c, out, src, streq(type, "integer"), &n);
-    }
-
-    set_desc(c, out, desc, NULL, &n);
-    if (nullable) add(c, out, "nullable", cJSON_CreateTrue());
-    if (c->oom) {
-        cJSON_Delete(out);
-        return NULL;
-    }
+    struct plan p;
+    if (plan_node(&k, &p))
+        return clean_union(c, src, p.types, p.ntypes > 1 ? p.ntypes : 0, p.nullable, p.desc, &p.n,
+                           depth);
+    plain_type(&k, &p);
+    struct xl_buf b;
+    struct xl_jw w;
+    xl_buf_init(&b);
+    xl_jw_init(&w, &b);
+    wplain(c, &w, &k, &p, depth);
+    cJSON *out = !c->oom && xl_jw_ok(&w) ? cJSON_ParseWithLength(b.p, b.len) : NULL;
+    xl_buf_free(&b);
+    if (!out) c->oom = true;
     return out;
 }
 
@@ -764,13 +918,30 @@ static cJSON *fold_root_union(struct ctx *c, cJSON *u) {
     return out;
 }
 
+static void ctx_init(struct ctx *c, const cJSON *root, unsigned mode) {
+    memset(c, 0, sizeof *c);
+    c->root = root;
+    c->mode = mode;
+    xl_buf_init(&c->scratch);
+}
+
+/* Frees what the context holds; -1 (err set) when the cleaning ran out of memory. */
+static int ctx_done(struct ctx *c, struct err *err) {
+    xl_buf_free(&c->scratch);
+    if (c->oom)
+        return err_set(err, ERR_NOMEM, "gemini: out of memory while cleaning a tool schema");
+    return 0;
+}
+
 int gemini_schema_clean_node(const cJSON *schema, unsigned mode, cJSON **out, struct err *err) {
-    struct ctx c = {.root = schema, .mode = mode};
+    struct ctx c;
+    ctx_init(&c, schema, mode);
     *out = clean(&c, schema, 0);
-    if (c.oom || !*out) {
+    if (!*out) c.oom = true;
+    if (ctx_done(&c, err) < 0) {
         cJSON_Delete(*out);
         *out = NULL;
-        return err_set(err, ERR_NOMEM, "gemini: out of memory while cleaning a tool schema");
+        return -1;
     }
     return 0;
 }
@@ -781,12 +952,14 @@ int gemini_schema_clean(const cJSON *schema, unsigned mode, cJSON **out, struct 
     cJSON *r;
     if (gemini_schema_clean_node(schema, mode, &r, err) < 0) return -1;
     if (get(r, "anyOf")) {
-        struct ctx c = {.root = schema, .mode = mode};
+        struct ctx c;
+        ctx_init(&c, schema, mode);
         cJSON *f = fold_root_union(&c, r);
         cJSON_Delete(r);
-        if (!f || c.oom) {
+        if (!f) c.oom = true;
+        if (ctx_done(&c, err) < 0) {
             cJSON_Delete(f);
-            return err_set(err, ERR_NOMEM, "gemini: out of memory while cleaning a tool schema");
+            return -1;
         }
         r = f;
     }
@@ -804,22 +977,34 @@ int gemini_schema_clean(const cJSON *schema, unsigned mode, cJSON **out, struct 
 
 int gemini_schema_write(struct xl_jw *w, const char *key, const cJSON *schema, unsigned mode,
                         struct err *err) {
-    cJSON *t = NULL;
-    if (gemini_schema_clean(schema, mode, &t, err) < 0) return -1;
-    if (!t) return 0;
+    if (!cJSON_IsObject(schema)) return 0; /* cleans to a string: no parameters */
+    struct kw k;
+    struct plan p;
+    kw_read(schema, &k);
+    if (needs_tree(&k, &p)) {
+        /* a root union is folded into one object (fold_root_union): the tree path */
+        cJSON *t = NULL;
+        if (gemini_schema_clean(schema, mode, &t, err) < 0) return -1;
+        if (!t) return 0;
+        xl_jw_key(w, key);
+        xl_jw_cjson(w, t, NULL);
+        cJSON_Delete(t);
+        return 1;
+    }
+    plain_type(&k, &p);
+    if (!streq(p.type, "object") || !any_named(k.properties)) return 0;
+    struct ctx c;
+    ctx_init(&c, schema, mode);
     xl_jw_key(w, key);
-    xl_jw_cjson(w, t, NULL);
-    cJSON_Delete(t);
-    return 1;
+    wplain(&c, w, &k, &p, 0);
+    return ctx_done(&c, err) < 0 ? -1 : 1;
 }
 
-int gemini_schema_write_node(struct xl_jw *w, const cJSON *schema, unsigned mode,
-                             struct err *err) {
-    cJSON *t = NULL;
-    if (gemini_schema_clean_node(schema, mode, &t, err) < 0) return -1;
-    xl_jw_cjson(w, t, NULL);
-    cJSON_Delete(t);
-    return 0;
+int gemini_schema_write_node(struct xl_jw *w, const cJSON *schema, unsigned mode, struct err *err) {
+    struct ctx c;
+    ctx_init(&c, schema, mode);
+    wnode(&c, w, schema, 0);
+    return ctx_done(&c, err);
 }
 
 /* ---------------------------------------------------------------------------------------------

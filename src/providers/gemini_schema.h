@@ -51,8 +51,7 @@ int gemini_schema_clean_node(const cJSON *schema, unsigned mode, cJSON **out, st
  * caller drops the whole buffer). `schema` is borrowed for the call. */
 int gemini_schema_write(struct xl_jw *w, const char *key, const cJSON *schema, unsigned mode,
                         struct err *err);
-int gemini_schema_write_node(struct xl_jw *w, const cJSON *schema, unsigned mode,
-                             struct err *err);
+int gemini_schema_write_node(struct xl_jw *w, const cJSON *schema, unsigned mode, struct err *err);
 
 /* Strict check of a cleaned schema against the subset Gemini accepts: only allowed keywords,
  * `anyOf` alone in its node, valid types, `enum` only of strings on strings, `properties` only on

@@ -75,7 +75,7 @@ const char *xl_buf_cstr(struct xl_buf *b);
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming JSON writer on an xl_buf. Commas are inserted automatically. Nesting is bounded by
  * XL_JW_MAX_DEPTH; deeper input sets `bad` (checked with xl_jw_ok, like oom). */
-#define XL_JW_MAX_DEPTH 96
+#define XL_JW_MAX_DEPTH 128
 struct xl_jw {
     struct xl_buf *b;
     int depth;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "providers/gemini_schema.h"
+#include "providers/util.h"
 #include "testutil.h"
 
 static cJSON *clean_text(const char *json) {
@@ -277,6 +278,119 @@ static void old_model_knobs(void **state) {
     cJSON_Delete(in);
 }
 
+/* gemini_schema_write gives, byte for byte, what printing gemini_schema_clean's tree gives (the
+ * same decision to omit the parameters included), and write_node what clean_node gives. */
+static void write_matches(const cJSON *schema, unsigned mode) {
+    struct err e = {0};
+    struct xl_buf a, b;
+    struct xl_jw wa, wb;
+    xl_buf_init(&a);
+    xl_buf_init(&b);
+    xl_jw_init(&wa, &a);
+    xl_jw_init(&wb, &b);
+    xl_jw_obj(&wa);
+    xl_jw_obj(&wb);
+    cJSON *t = NULL;
+    assert_int_equal(gemini_schema_clean(schema, mode, &t, &e), 0);
+    if (t) {
+        xl_jw_key(&wa, "parameters");
+        xl_jw_cjson(&wa, t, NULL);
+    }
+    assert_int_equal(gemini_schema_write(&wb, "parameters", schema, mode, &e), t ? 1 : 0);
+    cJSON_Delete(t);
+    xl_jw_key(&wa, "node");
+    xl_jw_key(&wb, "node");
+    assert_int_equal(gemini_schema_clean_node(schema, mode, &t, &e), 0);
+    xl_jw_cjson(&wa, t, NULL);
+    cJSON_Delete(t);
+    assert_int_equal(gemini_schema_write_node(&wb, schema, mode, &e), 0);
+    xl_jw_obj_end(&wa);
+    xl_jw_obj_end(&wb);
+    assert_true(xl_jw_ok(&wa) && xl_jw_ok(&wb));
+    if (a.len != b.len || memcmp(a.p, b.p, a.len) != 0)
+        fprintf(stderr, "tree:   %.*s\nwriter: %.*s\n", (int)a.len, a.p, (int)b.len, b.p);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.p, b.p, a.len);
+    xl_buf_free(&a);
+    xl_buf_free(&b);
+}
+
+static void writer_gives_the_bytes_of_the_cleaned_tree(void **state) {
+    (void)state;
+    static const unsigned modes[] = {GEMINI_SCHEMA_OPENAPI, GEMINI_SCHEMA_JSONSCHEMA,
+                                     GEMINI_SCHEMA_OPENAPI | GEMINI_SCHEMA_ANYOF_FIRST,
+                                     GEMINI_SCHEMA_JSONSCHEMA |
+                                         GEMINI_SCHEMA_EMPTY_OBJECT_PLACEHOLDER};
+    static const char *const shapes[] = {
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"anyOf\":[{\"type\":\"string\",\"enum\":["
+        "\"x\"]"
+        "},{\"const\":\"y\"},{\"type\":\"null\"}],\"description\":\"d\"}}}",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":[\"string\",\"integer\",\"null\"],"
+        "\"minimum\":3}}}",
+        "{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/"
+        "X\",\"description\":\"o\"}},"
+        "\"$defs\":{\"X\":{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"integer\","
+        "\"exclusiveMinimum\":0}}}}}",
+        "{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},"
+        "\"required\":"
+        "[\"a\"]},{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"number\"}}}]}",
+        "{\"allOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}},"
+        "{\"properties\":{\"b\":{\"type\":\"boolean\"}},\"required\":[\"b\"]}]}",
+        "{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\",\"exclusiveMinimum\":true,"
+        "\"minimum\":1.5,\"exclusiveMaximum\":10.25,\"multipleOf\":0.5,\"default\":-0}}}",
+        "{\"type\":\"object\",\"properties\":{\"e\":{\"enum\":[1,\"a\",null]},\"c\":{\"const\":{"
+        "\"k\":"
+        "[1]}},\"f\":{\"type\":\"string\",\"format\":\"email\"},\"o\":{\"type\":\"object\"},"
+        "\"q\":{\"type\":\"array\",\"items\":[]},\"r\":{\"type\":\"array\",\"prefixItems\":[{"
+        "\"type\""
+        ":\"integer\"}]}},\"required\":[\"e\",\"e\",\"nope\",3,\"c\"]}",
+        "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"weird\"},\"y\":{},\"z\":{\"type\":"
+        "\"null\"},\"s\":{\"type\":\"string\",\"pattern\":\"(?=a)b\",\"description\":\"caf\\u00e9 "
+        "\\\"q\\\" \\\\ \\n\"}}}",
+        "{\"properties\":{\"a\":{\"type\":\"string\"}}}",
+        "{\"type\":\"object\",\"properties\":{}}",
+        "{\"type\":\"object\",\"properties\":[{\"type\":\"string\"}]}",
+        "{\"type\":\"string\"}",
+        "[]",
+        "{}",
+    };
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            cJSON *s = cJSON_Parse(shapes[i]);
+            assert_non_null(s);
+            write_matches(s, modes[m]);
+            cJSON_Delete(s);
+        }
+        for (size_t i = 0; i < TU_NFIXTURES; i++) {
+            cJSON *fx = tu_fixture(tu_fixture_names[i]);
+            assert_non_null(fx);
+            const cJSON *t;
+            cJSON_ArrayForEach(t, at(fx, "body/tools")) {
+                const cJSON *schema = cJSON_GetObjectItem(t, "input_schema");
+                if (schema) write_matches(schema, modes[m]);
+            }
+            cJSON_Delete(fx);
+        }
+    }
+}
+
+/* `properties` given as an array is a user's mistake, not an allocation failure: the object is
+ * free-form (it was reported as "out of memory" before). */
+static void properties_that_are_not_an_object_are_no_error(void **state) {
+    (void)state;
+    cJSON *in = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"object\","
+                            "\"properties\":[{\"type\":\"string\"}]}}}");
+    cJSON *out = NULL;
+    struct err e = {0};
+    assert_int_equal(gemini_schema_clean(in, GEMINI_SCHEMA_OPENAPI, &out, &e), 0);
+    assert_non_null(out);
+    assert_accepted(out);
+    assert_string_equal(str_at(out, "properties/a/type"), "object");
+    assert_non_null(strstr(str_at(out, "properties/a/description"), "free-form object"));
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_fixture_tool_is_accepted),
@@ -290,6 +404,8 @@ int main(void) {
         cmocka_unit_test(checker_rejects_what_gemini_rejects),
         cmocka_unit_test(hostile_input_does_not_crash),
         cmocka_unit_test(old_model_knobs),
+        cmocka_unit_test(writer_gives_the_bytes_of_the_cleaned_tree),
+        cmocka_unit_test(properties_that_are_not_an_object_are_no_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
