@@ -71,8 +71,8 @@ struct oa_cfg {
     bool invalid_args_error;
     bool supports_prefill;
     bool textualize;
-    bool tool_live;  /* tool_stream=live (§3.6.1), else buffered */
-    bool think_tags; /* a leading <think>...</think> in content is reasoning (§2.2, §3.4) */
+    bool tool_live;     /* tool_stream=live (§3.6.1), else buffered */
+    bool think_tags;    /* a leading <think>...</think> in content is reasoning (§2.2, §3.4) */
     bool schema_gemini; /* schema_profile=gemini: the Gemini cleaner (§1.4) for strict fronts */
     const cJSON *extra_headers, *extra_body, *or_provider, *or_models, *or_plugins;
     const char *http_referer, *x_title;
@@ -333,8 +333,7 @@ static void cfg_resolve(const struct cfg_provider *p, const char *model, struct 
         c->or_models = cJSON_IsArray(v) ? v : NULL;
         v = xl_opt(p, model, "plugins");
         c->or_plugins = cJSON_IsArray(v) ? v : NULL;
-        c->http_referer =
-            xl_opt_str(p, model, "http_referer", NULL);
+        c->http_referer = xl_opt_str(p, model, "http_referer", NULL);
         c->x_title = xl_opt_str(p, model, "x_title", "ccrelay");
     }
 }
@@ -1031,16 +1030,17 @@ static void write_tools(struct bctx *b, bool *oom) {
             xl_jw_obj(w);
             xl_jw_kstr(w, "name", nm);
             xl_jw_kstr(w, "description", t->description ? t->description : "");
-            xl_jw_key(w, "parameters");
+            int wrote = 0;
             if (b->cfg->schema_gemini && t->schema) {
-                cJSON *clean = NULL;
+                /* a cleaned root is an object with properties: write_schema would add nothing */
                 struct err ce = {0};
-                if (gemini_schema_clean(t->schema, GEMINI_SCHEMA_OPENAPI, &clean, &ce) < 0)
-                    *oom = true;
-                write_schema(w, clean); /* NULL (no parameters left): an empty object schema */
-                cJSON_Delete(clean);
-            } else {
-                write_schema(w, t->schema);
+                wrote = gemini_schema_write(w, "parameters", t->schema, GEMINI_SCHEMA_OPENAPI, &ce);
+                if (wrote < 0) *oom = true;
+            }
+            if (wrote == 0) {
+                xl_jw_key(w, "parameters");
+                /* no parameters left after cleaning: an empty object schema */
+                write_schema(w, b->cfg->schema_gemini ? NULL : t->schema);
             }
             xl_jw_obj_end(w);
             xl_jw_obj_end(w);
@@ -1268,7 +1268,7 @@ static int oa_build(const struct xl_request *in, struct xl_http_request *out, st
         }
     }
     if (!out->body && !(out->body = evbuffer_new())) goto nomem;
-    if (evbuffer_add(out->body, body.p, body.len) < 0) goto nomem;
+    if (xl_buf_move_to(&body, out->body) < 0) goto nomem;
     goto done;
 nomem:
     rc = err_set(err, ERR_NOMEM, "openai: out of memory building the upstream request");

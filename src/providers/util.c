@@ -88,6 +88,20 @@ const char *xl_buf_cstr(struct xl_buf *b) {
     return b->p;
 }
 
+static void free_moved(const void *data, size_t len, void *arg) {
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+int xl_buf_move_to(struct xl_buf *b, struct evbuffer *out) {
+    if (!b->len) return 0;
+    if (evbuffer_add_reference(out, b->p, b->len, free_moved, NULL) < 0) return -1;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return 0;
+}
+
 /* ========================================================================================== */
 /* JSON */
 

@@ -71,6 +71,10 @@ static inline void xl_buf_addc(struct xl_buf *b, char c) {
 static inline bool xl_buf_ok(const struct xl_buf *b) { return !b->oom; }
 /* NUL-terminated view (adds a NUL after len without counting it); NULL on OOM. */
 const char *xl_buf_cstr(struct xl_buf *b);
+/* Hand b's bytes to out without a copy (the evbuffer frees them when drained); b is left empty.
+ * A large body copied into fresh evbuffer chunks costs page faults on every request. Returns -1
+ * (b unchanged) when out refuses them. */
+int xl_buf_move_to(struct xl_buf *b, struct evbuffer *out);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Streaming JSON writer on an xl_buf. Commas are inserted automatically. Nesting is bounded by
