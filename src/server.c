@@ -25,6 +25,7 @@
 #include "models.h"
 #include "providers/provider.h"
 #include "relay.h"
+#include "summary.h"
 #include "tokens.h"
 #include "watch.h"
 
@@ -342,17 +343,29 @@ static bool authorized(struct client *c, const struct config *cfg) {
 static void handle_count_tokens(struct client *c) {
     size_t n = evbuffer_get_length(c->body);
     const char *p = (const char *)evbuffer_pullup(c->body, -1);
-    cJSON *body = cJSON_ParseWithLength(p ? p : "", n);
-    if (!cJSON_IsObject(body)) {
+    /* the scan gives tokens_estimate's count without a tree (Claude Code 2.1.331 sends the whole
+     * conversation, 30+ KB); a tree when it cannot say (a subagent tag, a body that is not a
+     * Messages request: the count is then of whatever object came) */
+    struct summary s;
+    struct err e;
+    err_clear(&e);
+    int rc = summary_scan(p ? p : "", n, &c->head.hdrs, "/v1/messages/count_tokens", &s, &e);
+    long tokens = s.tokens;
+    summary_free(&s);
+    if (rc != 0) {
+        cJSON *body = cJSON_ParseWithLength(p ? p : "", n);
+        if (!cJSON_IsObject(body)) {
+            cJSON_Delete(body);
+            respond_error(c, 400, "the request body is not valid JSON: send an Anthropic "
+                                  "count_tokens request ({\"model\":...,\"messages\":[...]})",
+                          NULL);
+            return;
+        }
+        tokens = tokens_estimate(body);
         cJSON_Delete(body);
-        respond_error(c, 400, "the request body is not valid JSON: send an Anthropic "
-                              "count_tokens request ({\"model\":...,\"messages\":[...]})",
-                      NULL);
-        return;
     }
     char out[64];
-    int len = snprintf(out, sizeof out, "{\"input_tokens\":%ld}", tokens_estimate(body));
-    cJSON_Delete(body);
+    int len = snprintf(out, sizeof out, "{\"input_tokens\":%ld}", tokens);
     client_respond(c, 200, NULL, "application/json", out, (size_t)len);
     log_debug(c->srv->lg, "POST count_tokens -> 200 %s", out);
 }

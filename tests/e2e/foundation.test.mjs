@@ -77,6 +77,13 @@ describe('endpoints and limits', () => {
       assert.equal(r.status, 200, f.name);
       const j = JSON.parse(r.body);
       assert.ok(Number.isInteger(j.input_tokens) && j.input_tokens > 0, `${f.name}: ${r.body}`);
+      // the same conversation without a model is no Messages request, but still gets its count
+      // (the relay counts it from a parsed tree then, not from its one-pass scan)
+      const bare = { ...f.body };
+      delete bare.model;
+      const r2 = await request(relay.port, { path: f.path, body: bare });
+      assert.equal(r2.status, 200, `${f.name} without a model`);
+      assert.equal(JSON.parse(r2.body).input_tokens, j.input_tokens, `${f.name}: the model is not counted`);
     }
   });
 
