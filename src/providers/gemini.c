@@ -1,10 +1,10 @@
 /* gemini: Anthropic Messages <-> Gemini native API. See gemini.h; conversion.md §4 (+ errata G1-G9,
  * addendum R1-R7) is the reference, and section names below point into it.
  *
- * Request: the normalisation pass (normalize.h) gives a canonical conversation; this file maps it
- * onto Gemini's body, built as a cJSON tree whose strings and tool inputs are *references* into
- * the client's parsed body (no copy of prompt text), printed once, unformatted, in a fixed key
- * order (deterministic bytes, so Gemini's implicit prefix cache can hit).
+ * Request: the normalisation pass (normalize.h) gives a canonical conversation; this file plans
+ * Gemini's contents on it (pointers into the client's parsed body: no copy of prompt text) and
+ * writes the body once with util.h's JSON writer, unformatted, in a fixed key order
+ * (deterministic bytes, so Gemini's implicit prefix cache can hit).
  *
  * Stream: one enum of named states and one step function per input event (an upstream SSE event,
  * or the end of the body). Output goes through util.h's Anthropic SSE writer, which keeps the
@@ -137,130 +137,123 @@ static void gopts_load(const struct cfg_provider *p, const char *model, struct g
 }
 
 /* ============================================================================================
- * Small cJSON building helpers. Every failure sets b->oom; checked once at the end. */
+ * Request: the plan (§4.2, G1, G4, R1)
+ *
+ * Contents and their parts are planned first: pointers into the client's body and the
+ * conversation, and the little text the translation makes (reminders, placeholders, joined tool
+ * results, decoded signatures) in one scratch buffer. The decisions that look back (signatures,
+ * reminders, function responses last) are taken on the plan; then the body is written in one
+ * pass, in its final key order. */
 
-struct bld {
-    bool oom;
-    struct err *err;
+/* A list of parts, threaded through gpart.next: indices, -1 when empty. */
+struct glist {
+    int head, tail;
+};
+#define GLIST_EMPTY ((struct glist){-1, -1})
+
+enum gp_kind { GP_TEXT, GP_INLINE, GP_FILE, GP_CALL, GP_FR };
+
+/* Text borrowed from the body or the conversation (p), or made by the plan (p NULL: at `off` in
+ * req.scratch, which may move while the plan grows). Written up to its first NUL, as the
+ * C strings of the former cJSON tree were. */
+struct gspan {
+    const char *p;
+    size_t off, len;
 };
 
-static cJSON *add(struct bld *b, cJSON *obj, const char *key, cJSON *v) {
-    if (!v || !obj) {
-        b->oom = true;
-        cJSON_Delete(v);
-        return NULL;
-    }
-    /* keys are string literals: no copy */
-    if (!cJSON_AddItemToObjectCS(obj, key, v)) {
-        cJSON_Delete(v);
-        b->oom = true;
-        return NULL;
-    }
-    return v;
-}
+struct gpart {
+    enum gp_kind kind;
+    int next;                   /* the next part of its list, -1 at the end */
+    struct gspan text;          /* TEXT: the text; FR: the response text */
+    struct gspan sig;           /* TEXT, CALL: thoughtSignature when sig.len > 0 */
+    const char *mime, *data;    /* INLINE: mimeType, data; FILE: mimeType, fileUri */
+    const struct xn_block *blk; /* CALL: the tool_use; FR: the tool_result */
+    struct glist media;         /* FR: media inside the response (multimodal) */
+};
 
-static cJSON *push(struct bld *b, cJSON *arr, cJSON *v) {
-    if (!v || !arr) {
-        b->oom = true;
-        cJSON_Delete(v);
-        return NULL;
-    }
-    if (!cJSON_AddItemToArray(arr, v)) {
-        cJSON_Delete(v);
-        b->oom = true;
-        return NULL;
-    }
-    return v;
-}
-
-/* A string node: borrowed when `s` is NUL-terminated at len (it lives in the client body or the
- * conversation arena, both outliving the tree), else copied. */
-static cJSON *str_n(struct bld *b, const char *s, size_t len) {
-    cJSON *v;
-    if (s[len] == '\0') {
-        v = cJSON_CreateStringReference(s);
-    } else {
-        char *c = strndup(s, len);
-        if (!c) {
-            b->oom = true;
-            return NULL;
-        }
-        v = cJSON_CreateString(c);
-        free(c);
-    }
-    if (!v) b->oom = true;
-    return v;
-}
-static cJSON *str_ref(struct bld *b, const char *s) {
-    return str_n(b, s, strlen(s));
-}
-static cJSON *str_copy(struct bld *b, const char *s) {
-    cJSON *v = cJSON_CreateString(s);
-    if (!v) b->oom = true;
-    return v;
-}
-
-static cJSON *text_part(struct bld *b, const char *s, size_t len) {
-    cJSON *p = cJSON_CreateObject();
-    add(b, p, "text", str_n(b, s, len));
-    return p;
-}
-static cJSON *text_part_copy(struct bld *b, const char *s) {
-    cJSON *p = cJSON_CreateObject();
-    add(b, p, "text", str_copy(b, s));
-    return p;
-}
-
-/* ============================================================================================
- * Request: contents (§4.2, G1, G4, R1) */
-
-/* A content under construction: `parts` then `frs` (function responses always come last, G1). */
-struct gcontent {
+/* A content: `parts` then `frs` (function responses always come last, G1). */
+struct gcont {
     bool model;
-    cJSON *parts;
-    cJSON *frs;
+    struct glist parts, frs;
 };
 
-struct gcontents {
-    struct gcontent *v;
-    size_t n, cap;
+struct req {
+    const struct xl_request *in;
+    const char *model; /* bare upstream model */
+    struct gopts o;
+    struct xn_conv conv;
+    struct err *err;
+    bool failed;              /* err set, or out of memory (err still unset) */
+    bool declared;            /* at least one function declaration is sent */
+    bool send_search;         /* the googleSearch tool is sent */
+    const cJSON *json_schema; /* structured output in generationConfig, or NULL */
+    struct gpart *parts;      /* in the conversation's arena, sized for the worst case */
+    size_t nparts, maxparts;
+    struct gcont *cs; /* likewise */
+    size_t ncs, maxcs;
+    size_t nwrite;         /* contents written: the trailing model contents are not */
+    struct glist sys;      /* systemInstruction parts */
+    struct xl_buf scratch; /* text made by the plan */
 };
 
-static struct gcontent *content_for(struct bld *b, struct gcontents *cs, bool model) {
-    if (cs->n && cs->v[cs->n - 1].model == model) return &cs->v[cs->n - 1];
-    if (cs->n == cs->cap) {
-        size_t nc = cs->cap ? cs->cap * 2 : 16;
-        struct gcontent *nv = realloc(cs->v, nc * sizeof *nv);
-        if (!nv) {
-            b->oom = true;
-            return NULL;
-        }
-        cs->v = nv;
-        cs->cap = nc;
+static int part_new(struct req *r, enum gp_kind kind) {
+    if (r->nparts >= r->maxparts) {
+        err_set(r->err, ERR_INTERNAL, "gemini: request plan overflow");
+        r->failed = true;
+        return -1;
     }
-    struct gcontent *c = &cs->v[cs->n];
-    c->model = model;
-    c->parts = cJSON_CreateArray();
-    c->frs = cJSON_CreateArray();
-    if (!c->parts || !c->frs) {
-        cJSON_Delete(c->parts);
-        cJSON_Delete(c->frs);
-        b->oom = true;
+    struct gpart *p = &r->parts[r->nparts];
+    p->kind = kind;
+    p->next = -1;
+    p->media = GLIST_EMPTY;
+    return (int)r->nparts++;
+}
+
+static void list_add(struct req *r, struct glist *l, int i) {
+    if (l->tail < 0)
+        l->head = i;
+    else
+        r->parts[l->tail].next = i;
+    l->tail = i;
+}
+
+/* Append list m to list l. */
+static void list_join(struct req *r, struct glist *l, const struct glist *m) {
+    if (m->head < 0) return;
+    if (l->tail < 0)
+        l->head = m->head;
+    else
+        r->parts[l->tail].next = m->head;
+    l->tail = m->tail;
+}
+
+static struct gcont *content_for(struct req *r, bool model) {
+    if (r->ncs && r->cs[r->ncs - 1].model == model) return &r->cs[r->ncs - 1];
+    if (r->ncs >= r->maxcs) {
+        err_set(r->err, ERR_INTERNAL, "gemini: request plan overflow");
+        r->failed = true;
         return NULL;
     }
-    cs->n++;
+    struct gcont *c = &r->cs[r->ncs++];
+    c->model = model;
+    c->parts = GLIST_EMPTY;
+    c->frs = GLIST_EMPTY;
     return c;
 }
 
-static void contents_free(struct gcontents *cs) {
-    for (size_t i = 0; i < cs->n; i++) {
-        cJSON_Delete(cs->v[i].parts);
-        cJSON_Delete(cs->v[i].frs);
-    }
-    free(cs->v);
+/* The scratch text from `off` to its end. */
+static struct gspan made_since(const struct req *r, size_t off) {
+    return (struct gspan){NULL, off, r->scratch.len - off};
 }
 
-/* An Anthropic image/document block -> one Gemini part (inline data, or a text placeholder). */
+static int text_part(struct req *r, struct glist *l, struct gspan s) {
+    int i = part_new(r, GP_TEXT);
+    if (i < 0) return -1;
+    r->parts[i].text = s;
+    list_add(r, l, i);
+    return i;
+}
+
 /* The MIME type of a file URL from its extension, or NULL when unknown. */
 static const char *mime_of_url(const char *url) {
     static const char *const map[][2] = {{".png", "image/png"},      {".jpg", "image/jpeg"},
@@ -275,177 +268,160 @@ static const char *mime_of_url(const char *url) {
     return NULL;
 }
 
-static cJSON *media_part(struct bld *b, const cJSON *blk, bool image, bool url_as_file) {
+/* An Anthropic image/document block as Gemini takes it: inline data or a file URI (GP_INLINE,
+ * GP_FILE: *mime and *data set), or text (GP_TEXT: appended to the scratch buffer, after a '\n'
+ * when `sep`). */
+static enum gp_kind media_plan(struct req *r, const cJSON *blk, bool image, bool sep,
+                               const char **mime, const char **data) {
+    struct xl_buf *t = &r->scratch;
     const cJSON *src = jget(blk, "source");
-    const char *st = jstr(src, "type"), *mt = jstr(src, "media_type"), *data = jstr(src, "data");
+    const char *st = jstr(src, "type"), *mt = jstr(src, "media_type"), *d = jstr(src, "data");
     char buf[600];
-    if (streq(st, "base64") && mt && data) {
+    if (streq(st, "base64") && mt && d) {
         bool ok =
             image ? (streq(mt, "image/png") || streq(mt, "image/jpeg") || streq(mt, "image/webp") ||
                      streq(mt, "image/heic") || streq(mt, "image/heif"))
                   : streq(mt, "application/pdf");
         if (ok) {
-            cJSON *p = cJSON_CreateObject(), *in = cJSON_CreateObject();
-            add(b, in, "mimeType", str_ref(b, mt));
-            add(b, in, "data", str_ref(b, data));
-            add(b, p, "inlineData", in);
-            return p;
+            *mime = mt;
+            *data = d;
+            return GP_INLINE;
         }
         snprintf(buf, sizeof buf, "[%simage omitted: Gemini does not accept %s]",
                  streq(mt, "image/gif") ? "GIF " : "", mt);
         if (!image) snprintf(buf, sizeof buf, "[document omitted: %s is not supported]", mt);
-        return text_part_copy(b, buf);
-    }
-    const char *url = jstr(src, "url");
-    const char *umime = url ? mime_of_url(url) : NULL;
-    if (streq(st, "url") && url_as_file && umime) {
-        /* gemini_image_url: file_data (works only for URIs Gemini can fetch) */
-        cJSON *p = cJSON_CreateObject(), *fd = cJSON_CreateObject();
-        add(b, fd, "mimeType", cJSON_CreateStringReference(umime));
-        add(b, fd, "fileUri", str_ref(b, url));
-        add(b, p, "fileData", fd);
-        return p;
-    }
-    if (streq(st, "url")) {
-        snprintf(buf, sizeof buf, "[%s: %.500s]", image ? "image" : "document",
-                 jstr(src, "url") ? jstr(src, "url") : "");
-        return text_part_copy(b, buf);
-    }
-    if (!image && streq(st, "text") && data && *data) {
-        const char *title = jstr(blk, "title");
-        if (!title) return text_part(b, data, strlen(data));
-        size_t tl = strlen(title), dl = strlen(data);
-        char *s = malloc(tl + dl + 2);
-        if (!s) {
-            b->oom = true;
-            return NULL;
+    } else {
+        const char *url = jstr(src, "url");
+        const char *umime = url ? mime_of_url(url) : NULL;
+        if (streq(st, "url") && r->o.url_as_file && umime) {
+            /* gemini_image_url: file_data (works only for URIs Gemini can fetch) */
+            *mime = umime;
+            *data = url;
+            return GP_FILE;
         }
-        memcpy(s, title, tl);
-        s[tl] = '\n';
-        memcpy(s + tl + 1, data, dl + 1);
-        cJSON *p = text_part_copy(b, s);
-        free(s);
-        return p;
-    }
-    if (!image && streq(st, "content")) {
-        /* its text blocks, joined */
-        struct xl_buf t;
-        xl_buf_init(&t);
-        const cJSON *x;
-        cJSON_ArrayForEach(x, jget(src, "content")) {
-            const char *s = jstr(x, "text");
-            if (!s) continue;
-            if (t.len) xl_buf_addc(&t, '\n');
-            xl_buf_adds(&t, s);
-        }
-        cJSON *p = xl_buf_ok(&t) && t.len ? text_part_copy(b, xl_buf_cstr(&t))
-                                          : text_part_copy(b, "[document omitted]");
-        if (!xl_buf_ok(&t)) b->oom = true;
-        xl_buf_free(&t);
-        return p;
-    }
-    const char *fid = jstr(src, "file_id");
-    if (streq(st, "file") && fid) /* Anthropic Files API ids mean nothing to Gemini */
-        snprintf(buf, sizeof buf, "[%s file %.200s omitted]", image ? "image" : "document", fid);
-    else
-        snprintf(buf, sizeof buf, "[%s omitted]", image ? "image" : "document");
-    return text_part_copy(b, buf);
-}
-
-/* Decode the base64url DATA of a `__gs` segment back into the standard base64 Gemini issued. */
-static char *sig_from_segment(const char *data, size_t n) {
-    unsigned char *raw = malloc(n + 1);
-    if (!raw) return NULL;
-    long rl = xl_b64url_decode(data, n, raw, n + 1);
-    if (rl <= 0) {
-        free(raw);
-        return NULL;
-    }
-    char *out = malloc(((size_t)rl + 2) / 3 * 4 + 1);
-    if (out) EVP_EncodeBlock((unsigned char *)out, raw, (int)rl);
-    free(raw);
-    return out;
-}
-
-struct req {
-    const struct xl_request *in;
-    const char *model; /* bare upstream model */
-    struct gopts o;
-    struct xn_conv conv;
-    struct bld b;
-    bool declared; /* at least one function declaration is sent */
-    cJSON *sys_parts;
-    struct gcontents cs;
-};
-
-/* Add one function response for a tool result block (in call order, xn pairing). */
-static void add_function_response(struct req *r, struct gcontent *c, const struct xn_block *res) {
-    struct bld *b = &r->b;
-    struct xl_buf t;
-    xl_buf_init(&t);
-    cJSON *media = NULL; /* inline data parts only; placeholders join the text */
-    for (size_t i = 0; i < res->nparts; i++) {
-        const struct xn_block *p = &res->parts[i];
-        if (p->kind == XN_TEXT) {
-            if (t.len) xl_buf_addc(&t, '\n');
-            xl_buf_add(&t, p->text, p->len);
-        } else if (p->src) {
-            cJSON *mp = media_part(b, p->src, p->kind == XN_IMAGE, r->o.url_as_file);
-            const char *ph = jstr(mp, "text");
-            if (ph) {
-                if (t.len) xl_buf_addc(&t, '\n');
-                xl_buf_adds(&t, ph);
-                cJSON_Delete(mp);
-                continue;
+        if (streq(st, "url")) {
+            snprintf(buf, sizeof buf, "[%s: %.500s]", image ? "image" : "document", url ? url : "");
+        } else if (!image && streq(st, "text") && d && *d) {
+            const char *title = jstr(blk, "title");
+            if (sep) xl_buf_addc(t, '\n');
+            if (title) {
+                xl_buf_adds(t, title);
+                xl_buf_addc(t, '\n');
             }
-            if (!media) media = cJSON_CreateArray();
-            push(b, media, mp);
+            xl_buf_adds(t, d);
+            return GP_TEXT;
+        } else if (!image && streq(st, "content")) {
+            /* its text blocks, joined */
+            if (sep) xl_buf_addc(t, '\n');
+            size_t start = t->len;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, jget(src, "content")) {
+                const char *s = jstr(x, "text");
+                if (!s) continue;
+                if (t->len > start) xl_buf_addc(t, '\n');
+                xl_buf_adds(t, s);
+            }
+            if (t->len == start) xl_buf_adds(t, "[document omitted]");
+            return GP_TEXT;
+        } else {
+            const char *fid = jstr(src, "file_id");
+            if (streq(st, "file") && fid) /* Anthropic Files API ids mean nothing to Gemini */
+                snprintf(buf, sizeof buf, "[%s file %.200s omitted]", image ? "image" : "document",
+                         fid);
+            else
+                snprintf(buf, sizeof buf, "[%s omitted]", image ? "image" : "document");
         }
     }
-    char upname[65];
-    xl_tool_name_upstream(res->name, XL_NAMES_GEMINI, upname);
-    cJSON *part = cJSON_CreateObject(), *fr = cJSON_CreateObject(), *resp = cJSON_CreateObject();
-    add(b, fr, "name", str_copy(b, upname));
-    struct xl_tool_id_parts ids;
-    if (xl_tool_id_split(res->raw_id, &ids) && ids.gi_len) {
-        unsigned char gid[256];
-        long gl = xl_b64url_decode(ids.gi, ids.gi_len, gid, sizeof gid - 1);
-        if (gl > 0) {
-            gid[gl] = '\0';
-            add(b, fr, "id", str_copy(b, (const char *)gid));
-        }
+    if (sep) xl_buf_addc(t, '\n');
+    xl_buf_adds(t, buf);
+    return GP_TEXT;
+}
+
+/* A media block of a user content as a part. */
+static void media_part(struct req *r, struct glist *l, const cJSON *blk, bool image) {
+    const char *mime = NULL, *data = NULL;
+    size_t start = r->scratch.len;
+    enum gp_kind k = media_plan(r, blk, image, false, &mime, &data);
+    if (k == GP_TEXT) {
+        text_part(r, l, made_since(r, start));
+        return;
     }
-    const char *txt = xl_buf_ok(&t) ? xl_buf_cstr(&t) : NULL;
-    if (!txt) b->oom = true;
-    add(b, resp, res->is_error ? "error" : "output", str_copy(b, txt ? txt : ""));
-    add(b, fr, "response", resp);
-    xl_buf_free(&t);
-    cJSON *siblings = NULL;
-    if (media) {
+    int i = part_new(r, k);
+    if (i < 0) return;
+    r->parts[i].mime = mime;
+    r->parts[i].data = data;
+    list_add(r, l, i);
+}
+
+/* The thought signature of a `__gs` segment: its base64url DATA decoded and encoded again as the
+ * standard base64 Gemini issued, into the scratch buffer. false when it does not decode. */
+static bool sig_plan(struct req *r, const char *data, size_t n, struct gspan *out) {
+    size_t enc = (n + 3) / 3 * 4 + 1;
+    char *p = xl_buf_reserve(&r->scratch, n + 1 + enc);
+    if (!p) {
+        r->failed = true;
+        return false;
+    }
+    unsigned char *raw = (unsigned char *)p + enc;
+    long rl = xl_b64url_decode(data, n, raw, n + 1);
+    if (rl <= 0) return false;
+    int el = EVP_EncodeBlock((unsigned char *)p, raw, (int)rl);
+    *out = (struct gspan){NULL, r->scratch.len, (size_t)el};
+    r->scratch.len += (size_t)el;
+    return true;
+}
+
+/* One function response for a tool result block (in call order, xn pairing). */
+static void fr_plan(struct req *r, struct gcont *c, const struct xn_block *res) {
+    int fi = part_new(r, GP_FR);
+    if (fi < 0) return;
+    struct glist media = GLIST_EMPTY; /* inline data parts only; placeholders join the text */
+    struct gspan text;
+    if (res->nparts == 1 && res->parts[0].kind == XN_TEXT) {
+        text = (struct gspan){res->parts[0].text, 0, res->parts[0].len};
+    } else {
+        size_t start = r->scratch.len;
+        for (size_t i = 0; i < res->nparts && !r->failed; i++) {
+            const struct xn_block *p = &res->parts[i];
+            bool sep = r->scratch.len > start;
+            if (p->kind == XN_TEXT) {
+                if (sep) xl_buf_addc(&r->scratch, '\n');
+                xl_buf_add(&r->scratch, p->text, p->len);
+            } else if (p->src) {
+                const char *mime = NULL, *data = NULL;
+                enum gp_kind k = media_plan(r, p->src, p->kind == XN_IMAGE, sep, &mime, &data);
+                if (k == GP_TEXT) continue;
+                int mi = part_new(r, k);
+                if (mi < 0) return;
+                r->parts[mi].mime = mime;
+                r->parts[mi].data = data;
+                list_add(r, &media, mi);
+            }
+        }
+        text = made_since(r, start);
+    }
+    r->parts[fi].blk = res;
+    r->parts[fi].text = text;
+    if (media.head >= 0) {
         /* multimodal function responses take the media inside; older models get them as parts
          * of the same content, before the function responses (G1), with a label */
         if (r->o.multimodal_fr) {
-            add(b, fr, "parts", media);
+            r->parts[fi].media = media;
         } else {
-            char label[120];
+            char upname[65], label[120];
+            xl_tool_name_upstream(res->name, XL_NAMES_GEMINI, upname);
             snprintf(label, sizeof label, "Images returned by tool %s:", upname);
-            push(b, c->parts, text_part_copy(b, label));
-            siblings = media;
+            size_t start = r->scratch.len;
+            xl_buf_adds(&r->scratch, label);
+            text_part(r, &c->parts, made_since(r, start));
+            list_join(r, &c->parts, &media);
         }
     }
-    add(b, part, "functionResponse", fr);
-    push(b, c->frs, part);
-    if (siblings) {
-        cJSON *x;
-        while ((x = cJSON_DetachItemFromArray(siblings, 0)) != NULL)
-            push(b, c->parts, x);
-        cJSON_Delete(siblings);
-    }
+    list_add(r, &c->frs, fi);
 }
 
 /* A model content from an assistant message (§4.2, §4.12, G4). */
-static void add_assistant(struct req *r, const struct xn_msg *m) {
-    struct bld *b = &r->b;
+static void assistant_plan(struct req *r, const struct xn_msg *m) {
     /* thinking provenance first: the carrier's text signature, and whether the signatures of
      * this message were issued for another model (then they cannot be replayed) */
     const char *gs = NULL;
@@ -463,75 +439,53 @@ static void add_assistant(struct req *r, const struct xn_msg *m) {
             foreign = true;
         }
     }
-    struct gcontent *c = NULL;
-    cJSON *last_text = NULL, *first_call = NULL;
+    struct gcont *c = NULL;
+    int last_text = -1, first_call = -1;
     bool first_call_signed = false;
-    for (size_t i = 0; i < m->nblocks; i++) {
+    for (size_t i = 0; i < m->nblocks && !r->failed; i++) {
         const struct xn_block *x = &m->blocks[i];
         if (x->kind == XN_TEXT) {
-            if (!c && !(c = content_for(b, &r->cs, true))) return;
-            last_text = push(b, c->parts, text_part(b, x->text, x->len));
+            if (!c && !(c = content_for(r, true))) return;
+            last_text = text_part(r, &c->parts, (struct gspan){x->text, 0, x->len});
         } else if (x->kind == XN_TOOL_USE) {
-            if (!c && !(c = content_for(b, &r->cs, true))) return;
-            char upname[65];
-            xl_tool_name_upstream(x->name, XL_NAMES_GEMINI, upname);
-            cJSON *part = cJSON_CreateObject(), *fc = cJSON_CreateObject();
-            add(b, fc, "name", str_copy(b, upname));
-            cJSON *args = x->input && x->input->child ? cJSON_CreateObjectReference(x->input->child)
-                                                      : cJSON_CreateObject();
-            add(b, fc, "args", args);
-            struct xl_tool_id_parts ids;
-            bool ours = xl_tool_id_split(x->raw_id, &ids);
-            if (ours && ids.gi_len) {
-                unsigned char gid[256];
-                long gl = xl_b64url_decode(ids.gi, ids.gi_len, gid, sizeof gid - 1);
-                if (gl > 0) {
-                    gid[gl] = '\0';
-                    add(b, fc, "id", str_copy(b, (const char *)gid));
-                }
-            }
-            add(b, part, "functionCall", fc);
+            if (!c && !(c = content_for(r, true))) return;
+            int pi = part_new(r, GP_CALL);
+            if (pi < 0) return;
+            r->parts[pi].blk = x;
             bool signed_here = false;
-            if (ours && ids.gs_len && !foreign) {
-                char *sig = sig_from_segment(ids.gs, ids.gs_len);
-                if (sig) {
-                    cJSON *sv = cJSON_CreateString(sig);
-                    free(sig);
-                    add(b, part, "thoughtSignature", sv);
-                    signed_here = true;
-                }
-            }
-            push(b, c->parts, part);
-            if (!first_call) {
-                first_call = part;
+            struct xl_tool_id_parts ids;
+            if (xl_tool_id_split(x->raw_id, &ids) && ids.gs_len && !foreign)
+                signed_here = sig_plan(r, ids.gs, ids.gs_len, &r->parts[pi].sig);
+            list_add(r, &c->parts, pi);
+            if (first_call < 0) {
+                first_call = pi;
                 first_call_signed = signed_here;
             }
         }
         /* thinking blocks are never sent as text (N7); images in assistant turns: dropped */
     }
     if (!c) return;
-    if (gs && last_text) add(b, last_text, "thoughtSignature", str_ref(b, gs));
-    if (first_call && !first_call_signed && r->o.requires_sigs)
-        add(b, first_call, "thoughtSignature", str_ref(b, GEMINI_SKIP_SIGNATURE));
+    if (gs && last_text >= 0) r->parts[last_text].sig = (struct gspan){gs, 0, strlen(gs)};
+    if (first_call >= 0 && !first_call_signed && r->o.requires_sigs)
+        r->parts[first_call].sig =
+            (struct gspan){GEMINI_SKIP_SIGNATURE, 0, sizeof GEMINI_SKIP_SIGNATURE - 1};
 }
 
-static void add_user(struct req *r, const struct xn_msg *m) {
-    struct bld *b = &r->b;
-    struct gcontent *c = content_for(b, &r->cs, false);
+static void user_plan(struct req *r, const struct xn_msg *m) {
+    struct gcont *c = content_for(r, false);
     if (!c) return;
-    for (size_t i = 0; i < m->nblocks; i++) {
+    for (size_t i = 0; i < m->nblocks && !r->failed; i++) {
         const struct xn_block *x = &m->blocks[i];
         switch (x->kind) {
         case XN_TEXT:
-            push(b, c->parts, text_part(b, x->text, x->len));
+            text_part(r, &c->parts, (struct gspan){x->text, 0, x->len});
             break;
         case XN_IMAGE:
         case XN_DOCUMENT:
-            if (x->src)
-                push(b, c->parts, media_part(b, x->src, x->kind == XN_IMAGE, r->o.url_as_file));
+            if (x->src) media_part(r, &c->parts, x->src, x->kind == XN_IMAGE);
             break;
         case XN_TOOL_RESULT:
-            add_function_response(r, c, x);
+            fr_plan(r, c, x);
             break;
         default:
             break;
@@ -539,24 +493,21 @@ static void add_user(struct req *r, const struct xn_msg *m) {
     }
 }
 
-/* Text of a system message, its blocks joined by blank lines; NULL when empty. malloc'd. */
-static char *system_text(const struct xn_msg *m, const char *pre, const char *post) {
-    struct xl_buf t;
-    xl_buf_init(&t);
-    if (pre) xl_buf_adds(&t, pre);
+/* Text of a system message, its blocks joined by blank lines, between pre and post. */
+static struct gspan system_text(struct req *r, const struct xn_msg *m, const char *pre,
+                                const char *post) {
+    size_t start = r->scratch.len;
+    xl_buf_adds(&r->scratch, pre);
     for (size_t i = 0; i < m->nblocks; i++) {
         if (m->blocks[i].kind != XN_TEXT) continue;
-        if (i) xl_buf_adds(&t, "\n\n");
-        xl_buf_add(&t, m->blocks[i].text, m->blocks[i].len);
+        if (i) xl_buf_adds(&r->scratch, "\n\n");
+        xl_buf_add(&r->scratch, m->blocks[i].text, m->blocks[i].len);
     }
-    if (post) xl_buf_adds(&t, post);
-    char *s = xl_buf_ok(&t) ? strndup(t.p ? t.p : "", t.len) : NULL;
-    xl_buf_free(&t);
-    return s;
+    xl_buf_adds(&r->scratch, post);
+    return made_since(r, start);
 }
 
-static int build_contents(struct req *r, cJSON *root) {
-    struct bld *b = &r->b;
+static int contents_plan(struct req *r) {
     const struct xn_conv *cv = &r->conv;
     /* R1: the reminder after the last user message changes every request, so it goes into the
      * last user content (before its function responses), never into systemInstruction. The
@@ -569,169 +520,315 @@ static int build_contents(struct req *r, cJSON *root) {
         if (cv->msgs[i].role == XN_SYSTEM) first_sys = i;
     }
     size_t reminder_content = (size_t)-1;
-    cJSON *reminders = cJSON_CreateArray();
-    if (!reminders) return -1;
-    for (size_t i = 0; i < cv->nmsgs && !b->oom; i++) {
+    struct glist reminders = GLIST_EMPTY;
+    for (size_t i = 0; i < cv->nmsgs && !r->failed; i++) {
         const struct xn_msg *m = &cv->msgs[i];
         if (m->role == XN_SYSTEM) {
             bool stable = i == first_sys && !assistant_before;
             if (m->trailing && !stable) {
-                char *s = system_text(m, "<system-reminder>\n", "\n</system-reminder>");
-                if (!s)
-                    b->oom = true;
-                else
-                    push(b, reminders, text_part_copy(b, s));
-                free(s);
+                text_part(r, &reminders,
+                          system_text(r, m, "<system-reminder>\n", "\n</system-reminder>"));
             } else if (r->o.inline_as_user) {
-                struct gcontent *c = content_for(b, &r->cs, false);
-                char *s = system_text(m, "<system-reminder>\n", "\n</system-reminder>");
-                if (!s || !c)
-                    b->oom = true;
-                else
-                    push(b, c->parts, text_part_copy(b, s));
-                free(s);
+                struct gcont *c = content_for(r, false);
+                if (c)
+                    text_part(r, &c->parts,
+                              system_text(r, m, "<system-reminder>\n", "\n</system-reminder>"));
             } else {
                 /* hoisted into systemInstruction (§4.2 default) */
                 for (size_t k = 0; k < m->nblocks; k++)
                     if (m->blocks[k].kind == XN_TEXT)
-                        push(b, r->sys_parts, text_part(b, m->blocks[k].text, m->blocks[k].len));
+                        text_part(r, &r->sys,
+                                  (struct gspan){m->blocks[k].text, 0, m->blocks[k].len});
             }
             continue;
         }
         if (m->role == XN_USER) {
-            add_user(r, m);
-            if (i == cv->last_user) reminder_content = r->cs.n - 1;
+            user_plan(r, m);
+            if (i == cv->last_user) reminder_content = r->ncs - 1;
         } else {
-            add_assistant(r, m);
+            assistant_plan(r, m);
         }
     }
-    if (cJSON_GetArraySize(reminders) > 0 && !b->oom) {
-        struct gcontent *c;
-        if (reminder_content < r->cs.n && !r->cs.v[reminder_content].model)
-            c = &r->cs.v[reminder_content];
+    if (reminders.head >= 0 && !r->failed) {
+        struct gcont *c;
+        if (reminder_content < r->ncs && !r->cs[reminder_content].model)
+            c = &r->cs[reminder_content];
         else
-            c = content_for(b, &r->cs, false);
-        cJSON *x;
-        while (c && (x = cJSON_DetachItemFromArray(reminders, 0)) != NULL)
-            push(b, c->parts, x);
+            c = content_for(r, false);
+        if (c) list_join(r, &c->parts, &reminders);
     }
-    cJSON_Delete(reminders);
-    if (b->oom) return -1;
+    if (r->failed) return -1;
 
     /* shape rules: the first content is user, the last is user (N12 dropped a trailing model
      * turn; a model turn can only end the list when the history ends with system messages) */
-    cJSON *contents = add(b, root, "contents", cJSON_CreateArray());
-    if (!contents) return -1;
-    if (r->cs.n && r->cs.v[0].model)
-        push(b, contents, cJSON_Parse("{\"role\":\"user\",\"parts\":[{\"text\":\"Continue.\"}]}"));
-    size_t n = r->cs.n;
-    while (n > 0 && r->cs.v[n - 1].model)
+    bool any = r->ncs && r->cs[0].model; /* "Continue." goes first */
+    size_t n = r->ncs;
+    while (n > 0 && r->cs[n - 1].model)
         n--; /* never end on a model turn */
-    for (size_t i = 0; i < n; i++) {
-        struct gcontent *c = &r->cs.v[i];
-        bool has_parts = cJSON_GetArraySize(c->parts) > 0, has_frs = cJSON_GetArraySize(c->frs) > 0;
+    r->nwrite = n;
+    for (size_t i = 0; i < n && !any; i++)
+        any = r->cs[i].parts.head >= 0 || r->cs[i].frs.head >= 0;
+    if (!any)
+        return err_set(r->err, ERR_INVALID,
+                       "messages: at least one non-empty user message is required");
+    return 0;
+}
+
+/* Structured output (§4.6): in generationConfig, or (tools declared, the model cannot combine
+ * both) as an instruction line at the end of systemInstruction. */
+static void output_plan(struct req *r) {
+    const cJSON *body = r->in->body;
+    const cJSON *fmt = jget(jget(body, "output_config"), "format");
+    if (!fmt) fmt = jget(body, "output_format");
+    const cJSON *schema = jget(fmt, "schema");
+    if (!streq(jstr(fmt, "type"), "json_schema") || !cJSON_IsObject(schema)) return;
+    if (!r->declared || r->o.json_with_tools) {
+        r->json_schema = schema;
+        return;
+    }
+    char *st = cJSON_PrintUnformatted(schema);
+    if (!st) {
+        r->failed = true;
+        return;
+    }
+    size_t start = r->scratch.len;
+    xl_buf_adds(&r->scratch, "Reply with a single JSON object that conforms to this JSON Schema: ");
+    xl_buf_adds(&r->scratch, st);
+    cJSON_free(st);
+    text_part(r, &r->sys, made_since(r, start));
+}
+
+/* The worst-case number of parts and contents, for one allocation of each. */
+static int plan_alloc(struct req *r) {
+    const struct xn_conv *cv = &r->conv;
+    size_t np = cv->nsys + 1, nc = cv->nmsgs + 1; /* + the structured output line, reminders */
+    for (size_t i = 0; i < cv->nmsgs; i++) {
+        const struct xn_msg *m = &cv->msgs[i];
+        np += m->nblocks + 1; /* a system message gives one part even without blocks */
+        for (size_t k = 0; k < m->nblocks; k++)
+            if (m->blocks[k].kind == XN_TOOL_RESULT)
+                np += m->blocks[k].nparts + 2; /* its media, a label, the response */
+    }
+    r->parts = xn_alloc(&r->conv, np * sizeof *r->parts);
+    r->cs = xn_alloc(&r->conv, nc * sizeof *r->cs);
+    if (!r->parts || !r->cs) {
+        r->failed = true;
+        return -1;
+    }
+    r->maxparts = np;
+    r->maxcs = nc;
+    return 0;
+}
+
+static int plan(struct req *r) {
+    if (plan_alloc(r) < 0) return -1;
+    r->sys = GLIST_EMPTY;
+    /* systemInstruction: the N1 blocks (billing removed), then the hoisted system messages */
+    for (size_t i = 0; i < r->conv.nsys; i++)
+        text_part(r, &r->sys, (struct gspan){r->conv.sys[i].text, 0, r->conv.sys[i].len});
+    bool search = false;
+    for (size_t i = 0; i < r->conv.ntools; i++) {
+        const char *st = r->conv.tools[i].server_type;
+        if (!st)
+            r->declared = true;
+        else if (prefix(st, "web_search"))
+            search = true; /* other server tools have no Gemini equivalent */
+    }
+    /* G3: Google Search next to function declarations needs an extra flag, off by default */
+    r->send_search = search && (!r->declared || r->o.search_with_functions);
+    if (contents_plan(r) < 0) return -1;
+    output_plan(r);
+    if (!xl_buf_ok(&r->scratch)) r->failed = true;
+    return r->failed ? -1 : 0;
+}
+
+/* ============================================================================================
+ * Request: writing the body */
+
+static void span_write(const struct req *r, struct xl_jw *w, const struct gspan *s) {
+    if (!s->len) {
+        xl_jw_strn(w, "", 0);
+        return;
+    }
+    const char *p = s->p ? s->p : r->scratch.p + s->off;
+    xl_jw_strn(w, p, strnlen(p, s->len));
+}
+
+/* The Gemini functionCall id carried in a ccrelay tool id (`__gi` segment), into gid; false
+ * when there is none. */
+static bool gemini_call_id(const char *raw_id, unsigned char gid[256]) {
+    struct xl_tool_id_parts ids;
+    if (!xl_tool_id_split(raw_id, &ids) || !ids.gi_len) return false;
+    long gl = xl_b64url_decode(ids.gi, ids.gi_len, gid, 255);
+    if (gl <= 0) return false;
+    gid[gl] = '\0';
+    return true;
+}
+
+static int part_write(struct req *r, struct xl_jw *w, const struct gpart *p) {
+    char up[65];
+    unsigned char gid[256];
+    xl_jw_obj(w);
+    switch (p->kind) {
+    case GP_TEXT:
+        xl_jw_key(w, "text");
+        span_write(r, w, &p->text);
+        break;
+    case GP_INLINE:
+    case GP_FILE:
+        xl_jw_key(w, p->kind == GP_INLINE ? "inlineData" : "fileData");
+        xl_jw_obj(w);
+        xl_jw_kstr(w, "mimeType", p->mime);
+        xl_jw_kstr(w, p->kind == GP_INLINE ? "data" : "fileUri", p->data);
+        xl_jw_obj_end(w);
+        break;
+    case GP_CALL: {
+        const struct xn_block *x = p->blk;
+        xl_tool_name_upstream(x->name, XL_NAMES_GEMINI, up);
+        xl_jw_key(w, "functionCall");
+        xl_jw_obj(w);
+        xl_jw_kstr(w, "name", up);
+        xl_jw_key(w, "args");
+        if (x->input) {
+            xl_jw_cjson(w, x->input, NULL);
+            if (w->bad)
+                return err_set(r->err, ERR_INVALID,
+                               "messages: the input of tool_use %s (%s) is nested too deeply "
+                               "(at most %d levels here)",
+                               x->raw_id ? x->raw_id : "?", x->name ? x->name : "?",
+                               XL_JW_MAX_DEPTH - 6);
+        } else {
+            xl_jw_obj(w);
+            xl_jw_obj_end(w);
+        }
+        if (gemini_call_id(x->raw_id, gid)) xl_jw_kstr(w, "id", (const char *)gid);
+        xl_jw_obj_end(w);
+        break;
+    }
+    case GP_FR: {
+        const struct xn_block *res = p->blk;
+        xl_tool_name_upstream(res->name, XL_NAMES_GEMINI, up);
+        xl_jw_key(w, "functionResponse");
+        xl_jw_obj(w);
+        xl_jw_kstr(w, "name", up);
+        if (gemini_call_id(res->raw_id, gid)) xl_jw_kstr(w, "id", (const char *)gid);
+        xl_jw_key(w, "response");
+        xl_jw_obj(w);
+        xl_jw_key(w, res->is_error ? "error" : "output");
+        span_write(r, w, &p->text);
+        xl_jw_obj_end(w);
+        if (p->media.head >= 0) {
+            xl_jw_key(w, "parts");
+            xl_jw_arr(w);
+            for (int i = p->media.head; i >= 0; i = r->parts[i].next)
+                part_write(r, w, &r->parts[i]);
+            xl_jw_arr_end(w);
+        }
+        xl_jw_obj_end(w);
+        break;
+    }
+    }
+    if (p->sig.len) {
+        xl_jw_key(w, "thoughtSignature");
+        span_write(r, w, &p->sig);
+    }
+    xl_jw_obj_end(w);
+    return 0;
+}
+
+/* {"role":..,"parts":[a..., b...]} */
+static int content_write(struct req *r, struct xl_jw *w, bool model, const struct glist *a,
+                         const struct glist *b) {
+    xl_jw_obj(w);
+    xl_jw_kstr(w, "role", model ? "model" : "user");
+    xl_jw_key(w, "parts");
+    xl_jw_arr(w);
+    for (int k = 0; k < 2; k++) {
+        const struct glist *l = k ? b : a;
+        for (int i = l ? l->head : -1; i >= 0; i = r->parts[i].next)
+            if (part_write(r, w, &r->parts[i]) < 0) return -1;
+    }
+    xl_jw_arr_end(w);
+    xl_jw_obj_end(w);
+    return 0;
+}
+
+static int contents_write(struct req *r, struct xl_jw *w) {
+    xl_jw_key(w, "contents");
+    xl_jw_arr(w);
+    if (r->ncs && r->cs[0].model) {
+        xl_jw_obj(w);
+        xl_jw_kstr(w, "role", "user");
+        xl_jw_key(w, "parts");
+        xl_jw_arr(w);
+        xl_jw_obj(w);
+        xl_jw_kstr(w, "text", "Continue.");
+        xl_jw_obj_end(w);
+        xl_jw_arr_end(w);
+        xl_jw_obj_end(w);
+    }
+    for (size_t i = 0; i < r->nwrite; i++) {
+        const struct gcont *c = &r->cs[i];
+        bool has_parts = c->parts.head >= 0, has_frs = c->frs.head >= 0;
         if (!has_parts && !has_frs) continue;
-        const char *role = c->model ? "model" : "user";
+        int rc;
         if (r->o.fr_separate && has_parts && has_frs) {
             /* G1 "separate": function responses alone, the other parts in the next content */
-            cJSON *a = cJSON_CreateObject();
-            add(b, a, "role", cJSON_CreateStringReference(role));
-            add(b, a, "parts", c->frs);
-            c->frs = NULL;
-            push(b, contents, a);
-            cJSON *s = cJSON_CreateObject();
-            add(b, s, "role", cJSON_CreateStringReference(role));
-            add(b, s, "parts", c->parts);
-            c->parts = NULL;
-            push(b, contents, s);
-            continue;
+            rc = content_write(r, w, c->model, &c->frs, NULL);
+            if (rc == 0) rc = content_write(r, w, c->model, &c->parts, NULL);
+        } else {
+            rc = content_write(r, w, c->model, &c->parts, &c->frs);
         }
-        cJSON *x;
-        while ((x = cJSON_DetachItemFromArray(c->frs, 0)) != NULL)
-            push(b, c->parts, x);
-        cJSON *o = cJSON_CreateObject();
-        add(b, o, "role", cJSON_CreateStringReference(role));
-        add(b, o, "parts", c->parts);
-        c->parts = NULL;
-        push(b, contents, o);
+        if (rc < 0) return -1;
     }
-    if (cJSON_GetArraySize(contents) == 0 && !b->oom)
-        return err_set(b->err, ERR_INVALID,
-                       "messages: at least one non-empty user message is required");
-    return b->oom ? -1 : 0;
+    xl_jw_arr_end(w);
+    return 0;
 }
 
 /* ============================================================================================
  * Request: tools, toolConfig, generationConfig, thinkingConfig */
 
-static int build_tools(struct req *r, cJSON *root) {
-    struct bld *b = &r->b;
-    cJSON *decls = cJSON_CreateArray();
-    if (!decls) return -1;
-    bool search = false;
-    for (size_t i = 0; i < r->conv.ntools && !b->oom; i++) {
-        const struct xn_tool *t = &r->conv.tools[i];
-        if (t->server_type) {
-            if (prefix(t->server_type, "web_search")) search = true;
-            continue; /* other server tools have no Gemini equivalent */
-        }
-        char up[65];
-        xl_tool_name_upstream(t->name, XL_NAMES_GEMINI, up);
-        cJSON *d = push(b, decls, cJSON_CreateObject());
-        add(b, d, "name", str_copy(b, up));
-        add(b, d, "description",
-            str_ref(b, t->description && *t->description ? t->description : t->name));
-        /* the cleaned schema is written as JSON text and printed verbatim (a raw node) */
-        struct xl_buf pt;
-        struct xl_jw pw;
-        xl_buf_init(&pt);
-        xl_jw_init(&pw, &pt);
-        xl_jw_obj(&pw);
-        int wr =
-            gemini_schema_write(&pw, "p", t->schema, r->o.schema_mode | r->o.schema_flags, b->err);
-        xl_jw_obj_end(&pw);
-        if (wr < 0 || !xl_jw_ok(&pw)) {
-            xl_buf_free(&pt);
-            cJSON_Delete(decls);
-            if (wr >= 0) b->oom = true;
-            return -1;
-        }
-        if (wr > 0) {
-            /* {"p":<schema>}: the value is after the 5-byte prefix, before the last byte */
-            cJSON *raw = NULL;
-            if (xl_buf_cstr(&pt)) {
-                pt.p[pt.len - 1] = '\0';
-                raw = cJSON_CreateRaw(pt.p + 5);
-            }
-            add(b, d,
-                r->o.schema_mode == GEMINI_SCHEMA_JSONSCHEMA ? "parametersJsonSchema"
-                                                             : "parameters",
-                raw);
-        }
-        xl_buf_free(&pt);
-    }
-    int ndecl = cJSON_GetArraySize(decls);
-    r->declared = ndecl > 0;
-    /* G3: Google Search next to function declarations needs an extra flag, off by default */
-    bool send_search = search && (!r->declared || r->o.search_with_functions);
-    if (!r->declared && !send_search) {
-        cJSON_Delete(decls);
-        return b->oom ? -1 : 0;
-    }
-    cJSON *tools = add(b, root, "tools", cJSON_CreateArray());
+static int tools_write(struct req *r, struct xl_jw *w) {
+    if (!r->declared && !r->send_search) return 0;
+    xl_jw_key(w, "tools");
+    xl_jw_arr(w);
     if (r->declared) {
-        cJSON *fd = push(b, tools, cJSON_CreateObject());
-        add(b, fd, "functionDeclarations", decls);
-    } else {
-        cJSON_Delete(decls);
+        const char *pkey =
+            r->o.schema_mode == GEMINI_SCHEMA_JSONSCHEMA ? "parametersJsonSchema" : "parameters";
+        xl_jw_obj(w);
+        xl_jw_key(w, "functionDeclarations");
+        xl_jw_arr(w);
+        for (size_t i = 0; i < r->conv.ntools; i++) {
+            const struct xn_tool *t = &r->conv.tools[i];
+            if (t->server_type) continue;
+            char up[65];
+            xl_tool_name_upstream(t->name, XL_NAMES_GEMINI, up);
+            xl_jw_obj(w);
+            xl_jw_kstr(w, "name", up);
+            xl_jw_kstr(w, "description",
+                       t->description && *t->description ? t->description : t->name);
+            if (gemini_schema_write(w, pkey, t->schema, r->o.schema_mode | r->o.schema_flags,
+                                    r->err) < 0)
+                return -1;
+            if (w->bad)
+                return err_set(r->err, ERR_INVALID,
+                               "tools: the input_schema of %s is nested too deeply", t->name);
+            xl_jw_obj_end(w);
+        }
+        xl_jw_arr_end(w);
+        xl_jw_obj_end(w);
     }
-    if (send_search) {
-        cJSON *gs = push(b, tools, cJSON_CreateObject());
-        add(b, gs, "googleSearch", cJSON_CreateObject());
+    if (r->send_search) {
+        xl_jw_obj(w);
+        xl_jw_key(w, "googleSearch");
+        xl_jw_obj(w);
+        xl_jw_obj_end(w);
+        xl_jw_obj_end(w);
     }
+    xl_jw_arr_end(w);
 
     /* toolConfig only with declarations (G6) */
-    if (!r->declared) return b->oom ? -1 : 0;
+    if (!r->declared) return 0;
     const cJSON *tc = jget(r->in->body, "tool_choice");
     const char *type = jstr(tc, "type");
     const char *mode = NULL;
@@ -752,20 +849,26 @@ static int build_tools(struct req *r, cJSON *root) {
             only = up;
         }
     }
-    bool server_flag = send_search && r->declared;
+    bool server_flag = r->send_search;
     if (mode || server_flag) {
-        cJSON *cfg = add(b, root, "toolConfig", cJSON_CreateObject());
+        xl_jw_key(w, "toolConfig");
+        xl_jw_obj(w);
         if (mode) {
-            cJSON *fcc = add(b, cfg, "functionCallingConfig", cJSON_CreateObject());
-            add(b, fcc, "mode", cJSON_CreateStringReference(mode));
+            xl_jw_key(w, "functionCallingConfig");
+            xl_jw_obj(w);
+            xl_jw_kstr(w, "mode", mode);
             if (only) {
-                cJSON *names_arr = add(b, fcc, "allowedFunctionNames", cJSON_CreateArray());
-                push(b, names_arr, str_copy(b, only));
+                xl_jw_key(w, "allowedFunctionNames");
+                xl_jw_arr(w);
+                xl_jw_str(w, only);
+                xl_jw_arr_end(w);
             }
+            xl_jw_obj_end(w);
         }
-        if (server_flag) add(b, cfg, "includeServerSideToolInvocations", cJSON_CreateTrue());
+        if (server_flag) xl_jw_kbool(w, "includeServerSideToolInvocations", true);
+        xl_jw_obj_end(w);
     }
-    return b->oom ? -1 : 0;
+    return 0;
 }
 
 static int level_rank(const char *l) {
@@ -807,13 +910,23 @@ static struct budget_range budget_range_of(const char *m) {
     return (struct budget_range){128, 32768, false}; /* 2.5 Pro */
 }
 
-static void build_thinking(struct req *r, cJSON *gen, long max_out) {
-    struct bld *b = &r->b;
+/* A key of generationConfig, opening it first: it is sent only when it has one. */
+static void gen_key(struct xl_jw *w, bool *open, const char *k) {
+    if (!*open) {
+        xl_jw_key(w, "generationConfig");
+        xl_jw_obj(w);
+        *open = true;
+    }
+    xl_jw_key(w, k);
+}
+
+static void thinking_write(struct req *r, struct xl_jw *w, bool *open, long max_out) {
     const struct xn_thinking *th = &r->conv.thinking;
     if (r->o.fam == GEMINI_FAMILY_NONE || th->intent == XN_THINK_DEFAULT) return;
     bool off = th->intent == XN_THINK_OFF;
     bool include = !off && r->o.show_thoughts;
-    cJSON *tc = add(b, gen, "thinkingConfig", cJSON_CreateObject());
+    gen_key(w, open, "thinkingConfig");
+    xl_jw_obj(w);
     if (r->o.fam == GEMINI_FAMILY_BUDGET) {
         struct budget_range br = budget_range_of(r->model);
         long budget;
@@ -841,7 +954,8 @@ static void build_thinking(struct req *r, cJSON *gen, long max_out) {
             if (max_out > 0 && budget >= max_out)
                 budget = max_out / 2 > br.min ? max_out / 2 : br.min;
         }
-        add(b, tc, "thinkingBudget", cJSON_CreateNumber((double)budget));
+        xl_jw_key(w, "thinkingBudget");
+        xl_jw_num(w, (double)budget);
     } else {
         const char *want = NULL;
         switch (th->intent) {
@@ -860,37 +974,45 @@ static void build_thinking(struct req *r, cJSON *gen, long max_out) {
         default:
             break; /* ON: the model's default depth */
         }
-        if (want) add(b, tc, "thinkingLevel", cJSON_CreateStringReference(snap_level(&r->o, want)));
+        if (want) xl_jw_kstr(w, "thinkingLevel", snap_level(&r->o, want));
     }
-    add(b, tc, "includeThoughts", cJSON_CreateBool(include));
+    xl_jw_kbool(w, "includeThoughts", include);
+    xl_jw_obj_end(w);
 }
 
-static void build_generation(struct req *r, cJSON *root) {
-    struct bld *b = &r->b;
+/* safetySettings, then generationConfig (when it has a key). */
+static int generation_write(struct req *r, struct xl_jw *w) {
     const cJSON *body = r->in->body;
-    cJSON *gen = cJSON_CreateObject();
-    if (!gen) {
-        b->oom = true;
-        return;
+    /* safety settings only from config (§4.6: nothing is forced) */
+    const cJSON *ss = xl_opt(r->in->provider, r->in->model, "gemini_safety_settings");
+    if (cJSON_IsArray(ss) && ss->child) {
+        xl_jw_key(w, "safetySettings");
+        xl_jw_cjson(w, ss, NULL);
+        if (w->bad)
+            return err_set(r->err, ERR_CONFIG,
+                           "gemini: gemini_safety_settings is nested too deeply");
     }
+    bool open = false;
     long max_out = 0;
     const cJSON *mt = jget(body, "max_tokens");
     if (cJSON_IsNumber(mt) && mt->valuedouble >= 1) {
         max_out =
             mt->valuedouble > (double)r->o.max_output ? r->o.max_output : xl_long(mt->valuedouble);
-        add(b, gen, "maxOutputTokens", cJSON_CreateNumber((double)max_out));
+        gen_key(w, &open, "maxOutputTokens");
+        xl_jw_num(w, (double)max_out);
     }
     if (!r->o.drop_sampling) {
         static const char *const from[] = {"temperature", "top_p", "top_k"};
         static const char *const to[] = {"temperature", "topP", "topK"};
         for (int i = 0; i < 3; i++) {
             const cJSON *v = jget(body, from[i]);
-            if (cJSON_IsNumber(v)) add(b, gen, to[i], cJSON_CreateNumber(v->valuedouble));
+            if (!cJSON_IsNumber(v)) continue;
+            gen_key(w, &open, to[i]);
+            xl_jw_num(w, v->valuedouble);
         }
     }
     const cJSON *stops = jget(body, "stop_sequences");
     if (cJSON_IsArray(stops)) {
-        cJSON *arr = cJSON_CreateArray();
         const cJSON *s;
         int k = 0;
         cJSON_ArrayForEach(s, stops) {
@@ -899,74 +1021,37 @@ static void build_generation(struct req *r, cJSON *root) {
             for (const char *p = s->valuestring; *p && blank; p++)
                 blank = isspace((unsigned char)*p);
             if (blank) continue;
-            push(b, arr, str_ref(b, s->valuestring));
+            if (!k) {
+                gen_key(w, &open, "stopSequences");
+                xl_jw_arr(w);
+            }
+            xl_jw_str(w, s->valuestring);
             k++;
         }
-        if (k)
-            add(b, gen, "stopSequences", arr);
-        else
-            cJSON_Delete(arr);
+        if (k) xl_jw_arr_end(w);
     }
     /* structured output (§4.6) */
-    const cJSON *fmt = jget(jget(body, "output_config"), "format");
-    if (!fmt) fmt = jget(body, "output_format");
-    const cJSON *schema = jget(fmt, "schema");
-    if (streq(jstr(fmt, "type"), "json_schema") && cJSON_IsObject(schema)) {
-        if (!r->declared || r->o.json_with_tools) {
-            add(b, gen, "responseMimeType", cJSON_CreateStringReference("application/json"));
-            if (streq(xl_opt_str(r->in->provider, r->in->model, "gemini_response_schema", ""),
-                      "openapi")) {
-                cJSON *cl = NULL;
-                if (gemini_schema_clean_node(schema, GEMINI_SCHEMA_OPENAPI, &cl, b->err) < 0)
-                    b->oom = true;
-                else
-                    add(b, gen, "responseSchema", cl);
-            } else {
-                cJSON *s = cJSON_CreateObject();
-                const cJSON *k;
-                cJSON_ArrayForEach(k, schema) {
-                    if (streq(k->string, "$schema")) continue;
-                    cJSON *ref =
-                        cJSON_IsObject(k) || cJSON_IsArray(k) ? NULL : cJSON_Duplicate(k, 1);
-                    if (cJSON_IsObject(k)) ref = cJSON_CreateObjectReference(k->child);
-                    if (cJSON_IsArray(k)) ref = cJSON_CreateArrayReference(k->child);
-                    if (!ref || !cJSON_AddItemToObject(s, k->string, ref)) {
-                        cJSON_Delete(ref);
-                        b->oom = true;
-                    }
-                }
-                add(b, gen, "responseJsonSchema", s);
-            }
+    if (r->json_schema) {
+        gen_key(w, &open, "responseMimeType");
+        xl_jw_str(w, "application/json");
+        if (streq(xl_opt_str(r->in->provider, r->in->model, "gemini_response_schema", ""),
+                  "openapi")) {
+            xl_jw_key(w, "responseSchema");
+            if (gemini_schema_write_node(w, r->json_schema, GEMINI_SCHEMA_OPENAPI, r->err) < 0)
+                return -1;
         } else {
-            char *st = cJSON_PrintUnformatted(schema);
-            if (!st) {
-                b->oom = true;
-            } else {
-                size_t n = strlen(st) + 128;
-                char *line = malloc(n);
-                if (line) {
-                    snprintf(
-                        line, n,
-                        "Reply with a single JSON object that conforms to this JSON Schema: %s",
-                        st);
-                    push(b, r->sys_parts, text_part_copy(b, line));
-                    free(line);
-                } else {
-                    b->oom = true;
-                }
-                cJSON_free(st);
-            }
+            static const char *const skip[] = {"$schema", NULL};
+            xl_jw_key(w, "responseJsonSchema");
+            xl_jw_cjson(w, r->json_schema, skip);
         }
+        if (w->bad)
+            return err_set(r->err, ERR_INVALID,
+                           "output_config.format.schema is nested too deeply (at most %d levels)",
+                           XL_JW_MAX_DEPTH - 2);
     }
-    build_thinking(r, gen, max_out);
-    /* safety settings only from config (§4.6: nothing is forced) */
-    const cJSON *ss = xl_opt(r->in->provider, r->in->model, "gemini_safety_settings");
-    if (cJSON_IsArray(ss) && ss->child)
-        add(b, root, "safetySettings", cJSON_CreateArrayReference(ss->child));
-    if (cJSON_GetArraySize(gen) > 0)
-        add(b, root, "generationConfig", gen);
-    else
-        cJSON_Delete(gen);
+    thinking_write(r, w, &open, max_out);
+    if (open) xl_jw_obj_end(w);
+    return 0;
 }
 
 /* ============================================================================================
@@ -978,9 +1063,10 @@ static void free_ref(const void *data, size_t len, void *arg) {
     free((void *)data);
 }
 
-/* A fast compact printer for the request tree. cJSON's own printer costs more than parsing the
- * same body (two passes per string, byte-wise copies); this one copies runs of plain bytes at
- * once. Output: valid JSON, valid UTF-8 (an invalid byte becomes U+FFFD), cJSON's number form. */
+/* A fast compact printer for cJSON trees (the stream's call arguments, the folded answer).
+ * cJSON's own printer costs more than parsing the same body (two passes per string, byte-wise
+ * copies); this one copies runs of plain bytes at once. Output: valid JSON, valid UTF-8 (an
+ * invalid byte becomes U+FFFD), cJSON's number form. */
 static void print_str(struct xl_buf *b, const char *str) {
     xl_buf_addc(b, '"');
     xl_json_escape(b, str, strlen(str)); /* the shared escaper: valid UTF-8 out, fast runs */
@@ -1048,6 +1134,26 @@ static void print_node(struct xl_buf *b, const cJSON *n, int depth) {
     }
 }
 
+/* key order: systemInstruction, contents, tools, toolConfig, safetySettings, generationConfig */
+static int body_write(struct req *r, struct xl_jw *w) {
+    xl_jw_obj(w);
+    if (r->sys.head >= 0) {
+        xl_jw_key(w, "systemInstruction");
+        xl_jw_obj(w);
+        xl_jw_key(w, "parts");
+        xl_jw_arr(w);
+        for (int i = r->sys.head; i >= 0; i = r->parts[i].next)
+            part_write(r, w, &r->parts[i]);
+        xl_jw_arr_end(w);
+        xl_jw_obj_end(w);
+    }
+    if (contents_write(r, w) < 0) return -1;
+    if (tools_write(r, w) < 0) return -1;
+    if (generation_write(r, w) < 0) return -1;
+    xl_jw_obj_end(w);
+    return 0;
+}
+
 static int build_into(const struct xl_request *in, struct xl_http_request *out, struct err *err);
 
 /* The caller's err may be uninitialised: work on a local record and copy it out once. */
@@ -1070,7 +1176,7 @@ static int build_into(const struct xl_request *in, struct xl_http_request *out, 
     memset(&r, 0, sizeof r);
     r.in = in;
     r.model = bare_model(in->model);
-    r.b.err = err;
+    r.err = err;
     if (!*r.model)
         return err_set(err, ERR_CONFIG, "gemini: no upstream model id for provider %s",
                        in->provider->name ? in->provider->name : "?");
@@ -1080,52 +1186,36 @@ static int build_into(const struct xl_request *in, struct xl_http_request *out, 
     xo.textualize_orphan_tool_history =
         xl_opt_bool(in->provider, in->model, "textualize_orphan_tool_history", true);
     if (xn_normalize(in->body, &xo, &r.conv, err) < 0) return -1;
+    xl_buf_init(&r.scratch);
 
     int rc = -1;
-    cJSON *root = cJSON_CreateObject();
-    cJSON *sys = cJSON_CreateObject();
-    r.sys_parts = cJSON_CreateArray();
-    if (!root || !sys || !r.sys_parts) {
-        r.b.oom = true;
-        goto done;
-    }
-    /* systemInstruction: the N1 blocks (billing removed), then the hoisted system messages */
-    for (size_t i = 0; i < r.conv.nsys; i++)
-        push(&r.b, r.sys_parts, text_part(&r.b, r.conv.sys[i].text, r.conv.sys[i].len));
-    /* key order: systemInstruction, contents, tools, toolConfig, generationConfig */
-    add(&r.b, root, "systemInstruction", sys);
-    add(&r.b, sys, "parts", r.sys_parts);
-    cJSON *sys_holder = sys;
-    sys = NULL;
-    if (build_contents(&r, root) < 0) goto done;
-    if (build_tools(&r, root) < 0) goto done;
-    build_generation(&r, root);
-    if (r.b.oom) goto done;
-    if (cJSON_GetArraySize(r.sys_parts) == 0)
-        cJSON_DeleteItemFromObjectCaseSensitive(root, "systemInstruction");
-    (void)sys_holder;
-
     struct xl_buf text;
     xl_buf_init(&text);
+    if (plan(&r) < 0) goto done;
     xl_buf_reserve(&text, in->raw_len ? in->raw_len + 4096 : 1 << 16);
-    print_node(&text, root, 0);
+    struct xl_jw w;
+    xl_jw_init(&w, &text);
+    if (body_write(&r, &w) < 0) goto done;
     if (!xl_buf_ok(&text)) {
-        xl_buf_free(&text);
-        r.b.oom = true;
+        r.failed = true;
+        goto done;
+    }
+    if (!xl_jw_ok(&w)) {
+        err_set(err, ERR_INTERNAL, "gemini: the request writer failed");
         goto done;
     }
     out->body = evbuffer_new();
     if (!out->body || evbuffer_add_reference(out->body, text.p, text.len, free_ref, NULL) < 0) {
-        xl_buf_free(&text);
-        r.b.oom = true;
+        r.failed = true;
         goto done;
     }
+    xl_buf_init(&text); /* the evbuffer owns it */
     const char *base = in->provider->url ? in->provider->url : "";
     size_t bl = strlen(base);
     size_t ul = bl + strlen(r.model) + 48;
     out->url = malloc(ul);
     if (!out->url) {
-        r.b.oom = true;
+        r.failed = true;
         goto done;
     }
     snprintf(out->url, ul, "%s%s%s:%s", base, (bl && base[bl - 1] == '/') ? "" : "/", r.model,
@@ -1133,7 +1223,7 @@ static int build_into(const struct xl_request *in, struct xl_http_request *out, 
     if (xl_hdrs_add(&out->headers, "content-type", "application/json") < 0 ||
         (in->stream && xl_hdrs_add(&out->headers, "accept", "text/event-stream") < 0) ||
         (in->api_key && xl_hdrs_add(&out->headers, "x-goog-api-key", in->api_key) < 0)) {
-        r.b.oom = true;
+        r.failed = true;
         goto done;
     }
     /* extra_headers from the config (a gateway in front of Google, say); never a second key */
@@ -1144,13 +1234,13 @@ static int build_into(const struct xl_request *in, struct xl_http_request *out, 
             strcasecmp(h->string, "content-type") == 0)
             continue;
         if (xl_hdrs_add(&out->headers, h->string, h->valuestring) < 0) {
-            r.b.oom = true;
+            r.failed = true;
             goto done;
         }
     }
     rc = 0;
 done:
-    if (rc < 0 && r.b.oom && err->kind == ERR_NONE)
+    if (rc < 0 && err->kind == ERR_NONE)
         err_set(err, ERR_NOMEM, "gemini: out of memory building the upstream request");
     if (rc < 0) {
         /* a failed build hands nothing back */
@@ -1165,9 +1255,8 @@ done:
         free(out->headers.v);
         memset(&out->headers, 0, sizeof out->headers);
     }
-    cJSON_Delete(sys);
-    cJSON_Delete(root);
-    contents_free(&r.cs);
+    xl_buf_free(&text);
+    xl_buf_free(&r.scratch);
     xn_free(&r.conv);
     return rc;
 }

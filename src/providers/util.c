@@ -287,14 +287,15 @@ void xl_jw_int(struct xl_jw *w, long long v) {
     xl_buf_printf(w->b, "%lld", v);
 }
 
+/* Integers within +-9e15 in full and -0 as 0 (as JavaScript prints them), others with 15
+ * significant digits, or 17 when 15 do not give the same double back. */
 static void fmt_number(struct xl_buf *b, double d) {
     if (isnan(d) || isinf(d)) {
         xl_buf_add(b, "null", 4);
         return;
     }
-    if (d == floor(d) && fabs(d) < 1e15) {
-        /* integers by hand: printf costs more than the rest of a schema node; -0 is 0, as
-         * cJSON prints it */
+    if (d >= -9e15 && d <= 9e15 && d == (double)(long long)d) {
+        /* integers by hand: printf costs more than the rest of a schema node */
         char tmp[24], *e = tmp + sizeof tmp, *p = e;
         long long v = (long long)d;
         unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;

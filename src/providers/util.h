@@ -97,7 +97,9 @@ void xl_jw_key(struct xl_jw *w, const char *k);
 void xl_jw_str(struct xl_jw *w, const char *s); /* NULL writes null */
 void xl_jw_strn(struct xl_jw *w, const char *s, size_t n);
 void xl_jw_int(struct xl_jw *w, long long v);
-void xl_jw_num(struct xl_jw *w, double v); /* cJSON's number format (round-trips doubles) */
+/* Integers within +-9e15 in full, -0 as 0, others in 15 significant digits or 17 when 15 do not
+ * round-trip (the format the Gemini request printer used). NaN and infinities: null. */
+void xl_jw_num(struct xl_jw *w, double v);
 void xl_jw_bool(struct xl_jw *w, bool v);
 void xl_jw_null(struct xl_jw *w);
 /* A value that is already JSON text (trusted: the caller validated it). */

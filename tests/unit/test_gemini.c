@@ -15,6 +15,7 @@
 
 #include "providers/gemini.h"
 #include "providers/gemini_schema.h"
+#include "providers/util.h"
 #include "sse.h"
 #include "testutil.h"
 
@@ -1361,6 +1362,85 @@ static void awkward_histories_stay_legal(void **state) {
     prov_free(&pv);
 }
 
+/* `levels` objects nested under "k": {"k":{"k":{}}} for 3. */
+static cJSON *nested_objects(int levels) {
+    cJSON *v = cJSON_CreateObject();
+    for (int i = 1; i < levels; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "k", v);
+        v = o;
+    }
+    return v;
+}
+
+static int depth_of(const cJSON *v) {
+    int d = 0;
+    for (; cJSON_IsObject(v); v = J(v, "k"))
+        d++;
+    return d;
+}
+
+/* A tool input or a structured-output schema nested deeper than the request writer allows: a
+ * 400 that names the tool_use, never a crash or a body with values dropped. */
+static void deep_inputs_fail_cleanly(void **state) {
+    (void)state;
+    struct prov pv;
+    prov_init(&pv, NULL);
+    struct built b;
+    struct err e = {0};
+    /* args sit 6 levels deep in the body, the schema 2 */
+    const int args_max = XL_JW_MAX_DEPTH - 6, schema_max = XL_JW_MAX_DEPTH - 2;
+    for (int levels = args_max - 1; levels <= args_max + 2; levels++) {
+        cJSON *body = parse_or_die(
+            "{\"max_tokens\":10,\"tools\":[{\"name\":\"Bash\",\"input_schema\":{\"type\":"
+            "\"object\",\"properties\":{\"command\":{\"type\":\"string\"}}}}],\"messages\":["
+            "{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+            "\"tool_use\",\"id\":\"toolu_deep\",\"name\":\"Bash\",\"input\":{}}]},{\"role\":"
+            "\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_deep\","
+            "\"content\":\"ok\"}]}]}");
+        cJSON *call =
+            cJSON_GetArrayItem(J(cJSON_GetArrayItem(J(body, "messages"), 1), "content"), 0);
+        cJSON_ReplaceItemInObject(call, "input", nested_objects(levels));
+        memset(&e, 0, sizeof e);
+        int rc = build(body, &pv, "gemini-3-flash-preview", true, &b, &e);
+        if (levels <= args_max) {
+            assert_int_equal(rc, 0);
+            const cJSON *model = cJSON_GetArrayItem(J(b.body, "contents"), 1);
+            const cJSON *fc = J(cJSON_GetArrayItem(J(model, "parts"), 0), "functionCall");
+            assert_int_equal(depth_of(J(fc, "args")), levels);
+            built_free(&b);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(e.kind, ERR_INVALID);
+            assert_non_null(strstr(e.msg, "toolu_deep"));
+            assert_non_null(strstr(e.msg, "nested too deeply"));
+        }
+        cJSON_Delete(body);
+    }
+    /* structured output: the schema is copied as it is, under generationConfig */
+    for (int levels = schema_max; levels <= schema_max + 1; levels++) {
+        cJSON *body = parse_or_die("{\"max_tokens\":10,\"output_config\":{\"format\":{\"type\":"
+                                   "\"json_schema\",\"schema\":{}}},\"messages\":[{\"role\":"
+                                   "\"user\",\"content\":\"hi\"}]}");
+        cJSON *fmt = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(body, "output_config"), "format");
+        cJSON_ReplaceItemInObject(fmt, "schema", nested_objects(levels));
+        memset(&e, 0, sizeof e);
+        int rc = build(body, &pv, "gemini-3-flash-preview", true, &b, &e);
+        if (levels == schema_max) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(depth_of(J(gen_of(&b), "responseJsonSchema")), levels);
+            built_free(&b);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(e.kind, ERR_INVALID);
+            assert_non_null(strstr(e.msg, "nested too deeply"));
+        }
+        cJSON_Delete(body);
+    }
+    prov_free(&pv);
+}
+
 static void provider_knobs(void **state) {
     (void)state;
     struct prov pv;
@@ -1468,8 +1548,8 @@ static void stream_odd_shapes(void **state) {
     cJSON_Delete(body);
 }
 
-/* Allocation failures (through cJSON's hooks) at every point of a build and of a stream: an
- * error comes back, nothing leaks (the sanitizer run checks), nothing crashes. */
+/* Allocation failures (through cJSON's hooks) at every cJSON allocation of a build and of a
+ * stream: an error comes back, nothing leaks (the sanitizer run checks), nothing crashes. */
 static long fail_after = -1;
 static void *failing_malloc(size_t n) {
     if (fail_after == 0) return NULL;
@@ -1481,7 +1561,28 @@ static void allocation_failures_are_errors(void **state) {
     (void)state;
     struct prov pv;
     prov_init(&pv, NULL);
-    cJSON *fx = tu_fixture("claude-code-2.1.331/haiku55-trailing-system.json");
+    /* The build's own memory (plan, scratch text, body buffer) comes from malloc, which these
+     * hooks do not reach; cJSON allocates for a ccrelay1 carrier (the normalisation decodes
+     * it), a schema with $ref or a union (the schema cleaner's tree) and the structured output
+     * instruction next to tools: a body with all three. */
+    struct xl_buf cb;
+    xl_buf_init(&cb);
+    xl_carrier_write(&cb, "gemini", "gemini-2.5-flash", NULL, "c2ln");
+    char tmpl[2048];
+    snprintf(tmpl, sizeof tmpl,
+             "{\"max_tokens\":100,\"output_config\":{\"format\":{\"type\":\"json_schema\","
+             "\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}}},"
+             "\"tools\":[{\"name\":\"T\",\"input_schema\":{\"type\":\"object\",\"$defs\":{\"D\":"
+             "{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"string\"}}}},\"properties\":"
+             "{\"d\":{\"$ref\":\"#/$defs/D\"},\"u\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":"
+             "\"integer\"}]}}}}],\"messages\":[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":"
+             "\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":\"t\",\"signature\":"
+             "\"%s\"},{\"type\":\"text\",\"text\":\"ok\"}]},{\"role\":\"user\",\"content\":"
+             "\"more\"}]}",
+             xl_buf_cstr(&cb));
+    xl_buf_free(&cb);
+    cJSON *fx = cJSON_CreateObject();
+    cJSON_AddItemToObject(fx, "body", parse_or_die(tmpl));
     int failures = 0, successes = 0;
     for (long k = 0; k < 20000; k += 1 + k / 64) {
         cJSON_Hooks h = {failing_malloc, free};
@@ -1491,7 +1592,7 @@ static void allocation_failures_are_errors(void **state) {
         struct err e = {0};
         struct xl_request in = {.body = J(fx, "body"),
                                 .provider = &pv.p,
-                                .model = "gemini-3-flash-preview",
+                                .model = "gemini-2.5-flash",
                                 .client_model = "c",
                                 .api_key = "k",
                                 .stream = true};
@@ -1715,6 +1816,7 @@ int main(void) {
         cmocka_unit_test(text_signature_round_trip),
         cmocka_unit_test(non_streaming_response),
         cmocka_unit_test(awkward_histories_stay_legal),
+        cmocka_unit_test(deep_inputs_fail_cleanly),
         cmocka_unit_test(provider_knobs),
         cmocka_unit_test(stream_odd_shapes),
         cmocka_unit_test(allocation_failures_are_errors),

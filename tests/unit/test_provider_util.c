@@ -336,6 +336,16 @@ static void json_writer_valid_utf8(void **state) {
     xl_jw_num(&w, 0.1);
     xl_jw_key(&w, "big");
     xl_jw_num(&w, 9007199254740991.0);
+    xl_jw_key(&w, "nums");
+    xl_jw_arr(&w);
+    xl_jw_num(&w, -0.0);
+    xl_jw_num(&w, 1e15);
+    xl_jw_num(&w, -9e15);
+    xl_jw_num(&w, 1e16);
+    xl_jw_num(&w, -3.5);
+    xl_jw_num(&w, 1e300);
+    xl_jw_num(&w, 1.0000000000000002);
+    xl_jw_arr_end(&w);
     xl_jw_key(&w, "arr");
     xl_jw_arr(&w);
     xl_jw_int(&w, 1);
@@ -349,9 +359,12 @@ static void json_writer_valid_utf8(void **state) {
     xl_jw_obj_end(&w);
     assert_true(xl_jw_ok(&w));
     const char *s = xl_buf_cstr(&b);
-    assert_string_equal(s, "{\"s\":\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9 \xef\xbf\xbd bad \xef\xbf\xbd\xef\xbf\xbd\","
-                           "\"n\":0.1,\"big\":9007199254740991,\"arr\":[1,null,true],"
-                           "\"c\":{\"k\":{\"$schema\":\"inner kept\"},\"e\":[]}}");
+    assert_string_equal(
+        s, "{\"s\":\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9 \xef\xbf\xbd bad \xef\xbf\xbd\xef\xbf\xbd\","
+           "\"n\":0.1,\"big\":9007199254740991,"
+           "\"nums\":[0,1000000000000000,-9000000000000000,1e+16,-3.5,1e+300,"
+           "1.0000000000000002],\"arr\":[1,null,true],"
+           "\"c\":{\"k\":{\"$schema\":\"inner kept\"},\"e\":[]}}");
     cJSON_Delete(src);
     xl_buf_free(&b);
 }
