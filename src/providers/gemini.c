@@ -1057,12 +1057,6 @@ static int generation_write(struct req *r, struct xl_jw *w) {
 /* ============================================================================================
  * Request: the whole body, URL and headers */
 
-static void free_ref(const void *data, size_t len, void *arg) {
-    (void)len;
-    (void)arg;
-    free((void *)data);
-}
-
 /* A fast compact printer for cJSON trees (the stream's call arguments, the folded answer).
  * cJSON's own printer costs more than parsing the same body (two passes per string, byte-wise
  * copies); this one copies runs of plain bytes at once. Output: valid JSON, valid UTF-8 (an
@@ -1205,11 +1199,10 @@ static int build_into(const struct xl_request *in, struct xl_http_request *out, 
         goto done;
     }
     out->body = evbuffer_new();
-    if (!out->body || evbuffer_add_reference(out->body, text.p, text.len, free_ref, NULL) < 0) {
+    if (!out->body || xl_buf_move_to(&text, out->body) < 0) {
         r.failed = true;
         goto done;
     }
-    xl_buf_init(&text); /* the evbuffer owns it */
     const char *base = in->provider->url ? in->provider->url : "";
     size_t bl = strlen(base);
     size_t ul = bl + strlen(r.model) + 48;
