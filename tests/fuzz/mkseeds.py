@@ -146,6 +146,11 @@ for name, fx in fixtures:
     add('http_head', head.encode(), b'\x06\x00', b'\x06\x05', b'\x04\x21')
     add('tokens', fx['body'].get('messages', [{}])[-1].get('content', '')
         if isinstance(fx['body'].get('messages', [{}])[-1].get('content'), str) else '')
+    # every tool schema, as the Gemini schema cleaner gets it (modes: default, all knobs)
+    for t in fx['body'].get('tools') or []:
+        if isinstance(t, dict) and 'input_schema' in t:
+            add('gemini_schema', json.dumps(shrink(t['input_schema']), separators=(',', ':')),
+                b'\x00', b'\x07')
 # a subagent tag the scanner removes
 add('summary', json.dumps({'model': 'claude-haiku-4-5', 'max_tokens': 100, 'system': [
     {'type': 'text', 'text': 'You are Claude Code.'},
