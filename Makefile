@@ -71,6 +71,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libccrelay.a
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libccrelay.a $(CMOCKA_LIBS) $(LDLIBS)
 
+# test_alloc_failures makes ccrelay's own allocations fail in turn: malloc and friends wrapped
+$(BUILD)/tests/test_alloc_failures: LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libccrelay.a
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libccrelay.a $(LDLIBS)
