@@ -33,6 +33,7 @@
 #include <lualib.h>
 
 #include "embedded.h"
+#include "jsonparse.h"
 #include "models.h"
 
 #define DEFAULT_MAX_INSTRUCTIONS 10000000L
@@ -292,7 +293,7 @@ static const cJSON *view_check(lua_State *L, int idx) {
         luaL_error(L, "req.body used after its route() call returned (copy the values you need)");
     if (v->node) return v->node;
     struct policy_body *b = ls->body;
-    if (!b->tree && b->raw) b->tree = cJSON_ParseWithLength(b->raw, b->raw_len);
+    if (!b->tree && b->raw) b->tree = json_parse(b->raw, b->raw_len);
     if (!b->tree) luaL_error(L, "req.body: the request body could not be read (out of memory)");
     return v->node = b->tree;
 }

@@ -16,6 +16,7 @@
 #include "providers/provider.h"
 #include "providers/util.h"
 #include "jsonscan.h"
+#include "jsonparse.h"
 #include "keypool.h"
 #include "summary.h"
 
@@ -300,7 +301,7 @@ static void compact_request(struct relay *r) {
 static int ensure_body(struct relay *r, struct err *e) {
     if (r->body || (!needs_tree(r) && r->xr.raw)) return 0;
     if (!r->xr.raw) return err_set(e, ERR_INTERNAL, "the request body is no longer available");
-    r->body = cJSON_ParseWithLength(r->xr.raw, r->xr.raw_len);
+    r->body = json_parse(r->xr.raw, r->xr.raw_len);
     r->xr.body = r->body;
     return r->body ? 0 : err_set(e, ERR_NOMEM, "out of memory while re-reading the request");
 }
@@ -645,9 +646,11 @@ static unsigned model_slot(const char *raw, size_t n) {
  * parse, check the request's shape, and build the summary from the tree (removing the tag edits
  * it). Returns 0, or -1 after answering the client. */
 static int tree_summary(struct relay *r, const char *raw, size_t n, const struct http_hdrs *hdrs) {
-    const char *end = NULL;
-    r->body = cJSON_ParseWithLengthOpts(raw, n, &end, 0);
+    r->body = json_parse(raw, n);
     if (!r->body) {
+        /* where cJSON stops, for the message (a refused body is rare: parse it again) */
+        const char *end = NULL;
+        cJSON_Delete(cJSON_ParseWithLengthOpts(raw, n, &end, 0));
         char msg[200];
         snprintf(msg, sizeof msg,
                  n ? "the request body is not valid JSON (error near byte %zu)"

@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 
 #include "apierr.h"
+#include "jsonparse.h"
 #include "models.h"
 #include "providers/provider.h"
 #include "relay.h"
@@ -353,7 +354,7 @@ static void handle_count_tokens(struct client *c) {
     long tokens = s.tokens;
     summary_free(&s);
     if (rc != 0) {
-        cJSON *body = cJSON_ParseWithLength(p ? p : "", n);
+        cJSON *body = json_parse(p, n);
         if (!cJSON_IsObject(body)) {
             cJSON_Delete(body);
             respond_error(c, 400, "the request body is not valid JSON: send an Anthropic "

@@ -15,7 +15,7 @@
 FUZZ_TARGETS ?= http_head http_chunked json5 config litellm sse tokens summary jsonscan \
                 stream_anthropic stream_openai stream_gemini \
                 response_anthropic response_openai response_gemini \
-                build_anthropic build_openai build_gemini gemini_schema
+                build_anthropic build_openai build_gemini gemini_schema jsonparse
 FUZZ_SECONDS ?= 10
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_CC      ?= clang

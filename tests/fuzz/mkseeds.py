@@ -134,6 +134,7 @@ def shrink(v):
 for name, fx in fixtures:
     body = json.dumps(shrink(fx['body']), separators=(',', ':')).encode()
     add('tokens', body)
+    add('jsonparse', body)
     add('summary', body, b'\x00', b'\x07')
     add('jsonscan', body, b'\x00', b'\x80')
     for fmt in ('anthropic', 'openai', 'gemini'):
@@ -162,6 +163,7 @@ add('summary', json.dumps({'model': 'claude-haiku-4-5', 'max_tokens': 100, 'syst
     'thinking': {'type': 'enabled', 'budget_tokens': 5000}}), b'\x00', b'\x03')
 for r in requests:
     add('tokens', r)
+    add('jsonparse', r)
     add('summary', r, b'\x00')
     for fmt in ('anthropic', 'openai', 'gemini'):
         add(f'build_{fmt}', r, b'\x10')
