@@ -7,7 +7,7 @@ BENCH_NETLIBS := $(shell pkg-config --libs libevent libcjson 2>/dev/null) -lm
 BENCH_TOOLS   := $(BENCH_DIR)/mock_upstream $(BENCH_DIR)/loadgen $(BENCH_DIR)/floor_proxy
 # Translators that cpu_bench may use: each is linked only when its object is in the library and
 # links on its own (a module not yet merged on main is skipped, and cpu_bench says so).
-BENCH_PROVIDERS := provider_anthropic provider_openai provider_gemini provider_ops_for summary_build summary_scan \
+BENCH_PROVIDERS := provider_anthropic provider_openai provider_gemini provider_ops_for summary_build summary_scan json_parse \
                    policy_new config_load_text
 
 .PHONY: bench bench-tools
