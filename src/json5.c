@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonparse.h"
+
 struct j5 {
     const char *start, *p, *end;
     const char *name; /* for messages; may be NULL */
@@ -134,25 +136,6 @@ static long hex4(const char *p) {
     return v;
 }
 
-static char *put_utf8(char *o, unsigned long cp) {
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xC0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xE0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (char)(0xF0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    }
-    return o;
-}
-
 /* A quoted string at j->p (' or "): returns its decoded bytes (cJSON_malloc'd), j->p past the
  * closing quote. */
 static char *parse_string(struct j5 *j) {
@@ -230,7 +213,7 @@ static char *parse_string(struct j5 *j) {
                 cJSON_free(out);
                 return fail(j, at, "\\x00 (NUL) is not allowed in a string");
             }
-            o = put_utf8(o, cp);
+            o = json_put_utf8(o, cp);
             break;
         }
         case 'u': {
@@ -260,7 +243,7 @@ static char *parse_string(struct j5 *j) {
                 cJSON_free(out);
                 return fail(j, at, "\\u0000 (NUL) is not allowed in a string");
             }
-            o = put_utf8(o, (unsigned long)cp);
+            o = json_put_utf8(o, (unsigned long)cp);
             break;
         }
         default: *o++ = c; break; /* \" \' \\ \/ and JSON5's identity escapes */

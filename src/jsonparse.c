@@ -53,8 +53,7 @@ static const unsigned char *quote_or_backslash(const unsigned char *p, const uns
     return p;
 }
 
-/* Four hex digits as cJSON's parse_hex4 reads them: 0 when one is not a hex digit. */
-static unsigned hex4(const unsigned char *p) {
+int json_hex4(const unsigned char *p, unsigned *out) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
         unsigned c = p[i], d;
@@ -65,10 +64,36 @@ static unsigned hex4(const unsigned char *p) {
         else if (c >= 'A' && c <= 'F')
             d = c - 'A' + 10;
         else
-            return 0;
+            return -1;
         v = v * 16 + d;
     }
-    return v;
+    *out = v;
+    return 0;
+}
+
+/* As cJSON's parse_hex4: 0 when a digit is not hex. */
+static unsigned hex4(const unsigned char *p) {
+    unsigned v;
+    return json_hex4(p, &v) == 0 ? v : 0;
+}
+
+char *json_put_utf8(char *o, unsigned long cp) {
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xC0 | (cp >> 6));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xE0 | (cp >> 12));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    } else {
+        *o++ = (char)(0xF0 | (cp >> 18));
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+        *o++ = (char)(0x80 | (cp & 0x3F));
+    }
+    return o;
 }
 
 /* The \u escape at p (before the string's end q) as UTF-8 at *o; returns the bytes it takes
@@ -86,23 +111,7 @@ static size_t unicode(const unsigned char *p, const unsigned char *q, unsigned c
         cp = 0x10000 + (((cp & 0x3FF) << 10) | (lo & 0x3FF));
         len = 12;
     }
-    unsigned char *d = *o;
-    if (cp < 0x80) {
-        *d++ = (unsigned char)cp;
-    } else if (cp < 0x800) {
-        *d++ = (unsigned char)(0xC0 | (cp >> 6));
-        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *d++ = (unsigned char)(0xE0 | (cp >> 12));
-        *d++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else {
-        *d++ = (unsigned char)(0xF0 | (cp >> 18));
-        *d++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        *d++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *d++ = (unsigned char)(0x80 | (cp & 0x3F));
-    }
-    *o = d;
+    *o = (unsigned char *)json_put_utf8((char *)*o, cp);
     return len;
 }
 
@@ -174,19 +183,25 @@ static bool number_byte(unsigned char c) {
     return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == 'e' || c == 'E' || c == '.';
 }
 
-static bool number(struct ps *s, cJSON *item) {
+long json_number(const unsigned char *p, const unsigned char *end, double *out) {
     char small[64], *buf = small;
     size_t n = 0;
-    while (s->p + n < s->end && number_byte(s->p[n]))
+    while (p + n < end && number_byte(p[n]))
         n++;
-    if (n >= sizeof small && !(buf = malloc(n + 1))) return false;
-    memcpy(buf, s->p, n);
+    if (n >= sizeof small && !(buf = malloc(n + 1))) return -1;
+    memcpy(buf, p, n);
     buf[n] = '\0';
     char *after = NULL;
-    double d = strtod(buf, &after);
-    size_t used = (size_t)(after - buf);
+    *out = strtod(buf, &after);
+    long used = (long)(after - buf);
     if (buf != small) free(buf);
-    if (used == 0) return false;
+    return used;
+}
+
+static bool number(struct ps *s, cJSON *item) {
+    double d;
+    long used = json_number(s->p, s->end, &d);
+    if (used <= 0) return false;
     s->p += used;
     item->type = cJSON_Number;
     item->valuedouble = d;

@@ -17,4 +17,14 @@
  * refuse the text, or when memory runs out. */
 cJSON *json_parse(const char *p, size_t n);
 
+/* cJSON's readings, shared with the other readers of raw JSON text (reqscan.c, json5.c):
+ *   json_hex4: four hex digits at p into *out; -1 when one is not a hex digit (cJSON then
+ *     reads the \u escape as U+0000).
+ *   json_number: a number at p (before end): the run of bytes from "0123456789+-eE." given to
+ *     strtod. Returns how many bytes strtod took (0: not a number), -1 when out of memory.
+ *   json_put_utf8: code point cp as UTF-8 at o (1 to 4 bytes); returns the byte after. */
+int json_hex4(const unsigned char *p, unsigned *out);
+long json_number(const unsigned char *p, const unsigned char *end, double *out);
+char *json_put_utf8(char *o, unsigned long cp);
+
 #endif

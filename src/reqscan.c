@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonparse.h"
 #include "summary.h"
 #include "tokens.h"
 
@@ -119,24 +120,6 @@ static bool at(struct scan *sc, unsigned char c) {
     return sc->p < sc->end && *sc->p == c;
 }
 
-static int hex4(const unsigned char *p, unsigned *out) {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned c = p[i], d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return -1;
-        v = v * 16 + d;
-    }
-    *out = v;
-    return 0;
-}
-
 /* The rest of a string, from the backslash at p, read as cJSON reads it; returns its closing
  * quote, or NULL when cJSON refuses it. Only for a \\u whose four digits are not all hex: cJSON
  * reads those as U+0000 (its C string ends there, so nothing after counts) and takes the six
@@ -168,10 +151,10 @@ static const unsigned char *cjson_tail(const unsigned char *p, const unsigned ch
             break;
         case 'u':
             if (q - p < 6) return NULL;
-            if (hex4(p + 2, &cp) != 0) cp = 0;
+            if (json_hex4(p + 2, &cp) != 0) cp = 0;
             if (cp >= 0xDC00 && cp <= 0xDFFF) return NULL;
             if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (q - p < 12 || p[6] != '\\' || p[7] != 'u' || hex4(p + 8, &lo) != 0 ||
+                if (q - p < 12 || p[6] != '\\' || p[7] != 'u' || json_hex4(p + 8, &lo) != 0 ||
                     lo < 0xDC00 || lo > 0xDFFF)
                     return NULL;
                 p += 6;
@@ -193,7 +176,7 @@ static bool tag_rest(const unsigned char *p, const unsigned char *end) {
         unsigned cp;
         if (p < end && *p == (unsigned char)*r) {
             p++;
-        } else if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && hex4(p + 2, &cp) == 0 &&
+        } else if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' && json_hex4(p + 2, &cp) == 0 &&
                    cp == (unsigned char)*r) {
             p += 6;
         } else {
@@ -324,7 +307,7 @@ static int string_text(struct scan *sc, struct text *x) {
             sc->p = p;
             return fail(sc, "a string has an invalid escape");
         }
-        if (hex4(p + 2, &cp) != 0) { /* cJSON reads it as U+0000: see cjson_tail */
+        if (json_hex4(p + 2, &cp) != 0) { /* cJSON reads it as U+0000: see cjson_tail */
             text_byte(x, 0);
             const unsigned char *q = cjson_tail(p, end);
             if (!q) {
@@ -340,7 +323,7 @@ static int string_text(struct scan *sc, struct text *x) {
             return fail(sc, "a string has a lone low surrogate (\\uDC00-\\uDFFF)");
         }
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, &lo) != 0 ||
+            if (end - p < 6 || p[0] != '\\' || p[1] != 'u' || json_hex4(p + 2, &lo) != 0 ||
                 lo < 0xDC00 || lo > 0xDFFF) {
                 sc->p = p - 6;
                 return fail(sc, "a string has a high surrogate without its low half");
@@ -411,27 +394,12 @@ static int string_keep(struct scan *sc, const char **out, long *tok) {
     return 0;
 }
 
-static bool number_byte(unsigned char c) {
-    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == 'e' || c == 'E' || c == '.';
-}
-
-/* A number as cJSON (1.7.15 as Debian ships it) reads it: the whole run of bytes from
- * "0123456789+-eE." given to strtod, and as much of it consumed as strtod took. */
+/* A number as cJSON (1.7.15 as Debian ships it) reads it (json_number). */
 static int number(struct scan *sc, double *out) {
-    char small[64], *buf = small;
-    size_t n = 0;
-    while (sc->p + n < sc->end && number_byte(sc->p[n]))
-        n++;
-    if (n >= sizeof small && !(buf = malloc(n + 1))) return nomem(sc);
-    memcpy(buf, sc->p, n);
-    buf[n] = '\0';
-    char *after = NULL;
-    double d = strtod(buf, &after);
-    size_t used = (size_t)(after - buf);
-    if (buf != small) free(buf);
+    long used = json_number(sc->p, sc->end, out);
+    if (used < 0) return nomem(sc);
     if (used == 0) return fail(sc, "a number is malformed");
     sc->p += used;
-    *out = d;
     return 0;
 }
 
