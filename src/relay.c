@@ -647,10 +647,10 @@ static unsigned model_slot(const char *raw, size_t n) {
  * it). Returns 0, or -1 after answering the client. */
 static int tree_summary(struct relay *r, const char *raw, size_t n, const struct http_hdrs *hdrs) {
     r->body = json_parse(raw, n);
+    /* refused, or out of memory: cJSON again, for where it stops (the message) or the tree */
+    const char *end = NULL;
+    if (!r->body) r->body = cJSON_ParseWithLengthOpts(raw, n, &end, 0);
     if (!r->body) {
-        /* where cJSON stops, for the message (a refused body is rare: parse it again) */
-        const char *end = NULL;
-        cJSON_Delete(cJSON_ParseWithLengthOpts(raw, n, &end, 0));
         char msg[200];
         snprintf(msg, sizeof msg,
                  n ? "the request body is not valid JSON (error near byte %zu)"
