@@ -77,6 +77,43 @@ static unsigned hex4(const unsigned char *p) {
     return json_hex4(p, &v) == 0 ? v : 0;
 }
 
+unsigned char json_escape_char(unsigned char e) {
+    switch (e) {
+    case 'b':
+        return '\b';
+    case 'f':
+        return '\f';
+    case 'n':
+        return '\n';
+    case 'r':
+        return '\r';
+    case 't':
+        return '\t';
+    case '"':
+    case '\\':
+    case '/':
+        return e;
+    default:
+        return 0;
+    }
+}
+
+size_t json_unicode(const unsigned char *p, const unsigned char *q, unsigned *cp) {
+    if (q - p < 6) return 0;
+    unsigned c = hex4(p + 2);
+    if (c >= 0xDC00 && c <= 0xDFFF) return 0;
+    if (c < 0xD800 || c > 0xDBFF) {
+        *cp = c;
+        return 6;
+    }
+    const unsigned char *r = p + 6;
+    if (q - r < 6 || r[0] != '\\' || r[1] != 'u') return 0;
+    unsigned lo = hex4(r + 2);
+    if (lo < 0xDC00 || lo > 0xDFFF) return 0;
+    *cp = 0x10000 + (((c & 0x3FF) << 10) | (lo & 0x3FF));
+    return 12;
+}
+
 char *json_put_utf8(char *o, unsigned long cp) {
     if (cp < 0x80) {
         *o++ = (char)cp;
@@ -94,25 +131,6 @@ char *json_put_utf8(char *o, unsigned long cp) {
         *o++ = (char)(0x80 | (cp & 0x3F));
     }
     return o;
-}
-
-/* The \u escape at p (before the string's end q) as UTF-8 at *o; returns the bytes it takes
- * (6 or 12), 0 when cJSON refuses it. */
-static size_t unicode(const unsigned char *p, const unsigned char *q, unsigned char **o) {
-    if (q - p < 6) return 0;
-    unsigned cp = hex4(p + 2);
-    size_t len = 6;
-    if (cp >= 0xDC00 && cp <= 0xDFFF) return 0;
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        const unsigned char *r = p + 6;
-        if (q - r < 6 || r[0] != '\\' || r[1] != 'u') return 0;
-        unsigned lo = hex4(r + 2);
-        if (lo < 0xDC00 || lo > 0xDFFF) return 0;
-        cp = 0x10000 + (((cp & 0x3FF) << 10) | (lo & 0x3FF));
-        len = 12;
-    }
-    *o = (unsigned char *)json_put_utf8((char *)*o, cp);
-    return len;
 }
 
 /* The string at s->p (its opening quote), decoded into a new C string. NULL when refused. */
@@ -136,38 +154,19 @@ static char *string(struct ps *s) {
         o += bs - r;
         r = bs;
         if (r >= q) break;
-        unsigned char c;
-        switch (r[1]) {
-        case 'b':
-            c = '\b';
-            break;
-        case 'f':
-            c = '\f';
-            break;
-        case 'n':
-            c = '\n';
-            break;
-        case 'r':
-            c = '\r';
-            break;
-        case 't':
-            c = '\t';
-            break;
-        case '"':
-        case '\\':
-        case '/':
-            c = r[1];
-            break;
-        case 'u': {
-            size_t n = unicode(r, q, &o);
+        if (r[1] == 'u') {
+            unsigned cp;
+            size_t n = json_unicode(r, q, &cp);
             if (!n) {
                 cJSON_free(out);
                 return NULL;
             }
+            o = (unsigned char *)json_put_utf8((char *)o, cp);
             r += n;
             continue;
         }
-        default:
+        unsigned char c = json_escape_char(r[1]);
+        if (!c) {
             cJSON_free(out);
             return NULL;
         }

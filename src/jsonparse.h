@@ -24,6 +24,13 @@ cJSON *json_parse(const char *p, size_t n);
  *     strtod. Returns how many bytes strtod took (0: not a number), -1 when out of memory.
  *   json_put_utf8: code point cp as UTF-8 at o (1 to 4 bytes); returns the byte after. */
 int json_hex4(const unsigned char *p, unsigned *out);
+/*   json_escape_char: the byte a one-letter escape \e stands for (b f n r t " \ /), 0 for any
+ *     other letter.
+ *   json_unicode: the \u escape at p, before the string's end q, as cJSON reads it: returns the
+ *     bytes it takes (6, or 12 for a surrogate pair) and the code point in *cp, or 0 when cJSON
+ *     refuses it (too short, a lone low surrogate, a high one without its low half). */
+unsigned char json_escape_char(unsigned char e);
+size_t json_unicode(const unsigned char *p, const unsigned char *q, unsigned *cp);
 long json_number(const unsigned char *p, const unsigned char *end, double *out);
 char *json_put_utf8(char *o, unsigned long cp);
 

@@ -132,38 +132,19 @@ static const unsigned char *cjson_tail(const unsigned char *p, const unsigned ch
         q++;
     }
     if (q >= end) return NULL;
-    unsigned cp, lo;
+    unsigned cp;
     while (p < q) { /* its escapes, as cJSON checks them */
         if (*p != '\\') {
             p++;
             continue;
         }
-        switch (p[1]) {
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-        case '"':
-        case '\\':
-        case '/':
+        if (json_escape_char(p[1])) {
             p += 2;
-            break;
-        case 'u':
-            if (q - p < 6) return NULL;
-            if (json_hex4(p + 2, &cp) != 0) cp = 0;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) return NULL;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (q - p < 12 || p[6] != '\\' || p[7] != 'u' || json_hex4(p + 8, &lo) != 0 ||
-                    lo < 0xDC00 || lo > 0xDFFF)
-                    return NULL;
-                p += 6;
-            }
-            p += 6;
-            break;
-        default:
-            return NULL;
+            continue;
         }
+        size_t len = p[1] == 'u' ? json_unicode(p, q, &cp) : 0;
+        if (!len) return NULL;
+        p += len;
     }
     return q;
 }
@@ -269,33 +250,7 @@ static int string_text(struct scan *sc, struct text *x) {
             sc->p = p;
             return fail(sc, "a string is not terminated");
         }
-        unsigned char simple = 0;
-        switch (p[1]) {
-        case '"':
-            simple = '"';
-            break;
-        case '\\':
-            simple = '\\';
-            break;
-        case '/':
-            simple = '/';
-            break;
-        case 'b':
-            simple = '\b';
-            break;
-        case 'f':
-            simple = '\f';
-            break;
-        case 'n':
-            simple = '\n';
-            break;
-        case 'r':
-            simple = '\r';
-            break;
-        case 't':
-            simple = '\t';
-            break;
-        }
+        unsigned char simple = json_escape_char(p[1]);
         if (simple) {
             text_byte(x, simple);
             p += 2;

@@ -1067,22 +1067,6 @@ static void print_str(struct xl_buf *b, const char *str) {
     xl_buf_addc(b, '"');
 }
 
-static void print_num(struct xl_buf *b, double d) {
-    char tmp[32];
-    if (d != d || d - d != 0) {
-        xl_buf_adds(b, "null");
-        return;
-    }
-    if (d >= -9e15 && d <= 9e15 && d == (double)(long long)d) {
-        int n = snprintf(tmp, sizeof tmp, "%lld", (long long)d);
-        xl_buf_add(b, tmp, (size_t)n);
-        return;
-    }
-    int n = snprintf(tmp, sizeof tmp, "%1.15g", d);
-    if (strtod(tmp, NULL) != d) n = snprintf(tmp, sizeof tmp, "%1.17g", d);
-    xl_buf_add(b, tmp, (size_t)n);
-}
-
 static void print_node(struct xl_buf *b, const cJSON *n, int depth) {
     if (depth > 200) {
         xl_buf_adds(b, "null");
@@ -1099,7 +1083,7 @@ static void print_node(struct xl_buf *b, const cJSON *n, int depth) {
         xl_buf_adds(b, "true");
         break;
     case cJSON_Number:
-        print_num(b, n->valuedouble);
+        xl_buf_num(b, n->valuedouble);
         break;
     case cJSON_String:
         print_str(b, n->valuestring ? n->valuestring : "");

@@ -289,7 +289,7 @@ void xl_jw_int(struct xl_jw *w, long long v) {
 
 /* Integers within +-9e15 in full and -0 as 0 (as JavaScript prints them), others with 15
  * significant digits, or 17 when 15 do not give the same double back. */
-static void fmt_number(struct xl_buf *b, double d) {
+void xl_buf_num(struct xl_buf *b, double d) {
     if (isnan(d) || isinf(d)) {
         xl_buf_add(b, "null", 4);
         return;
@@ -315,7 +315,7 @@ static void fmt_number(struct xl_buf *b, double d) {
 
 void xl_jw_num(struct xl_jw *w, double v) {
     jw_sep(w);
-    fmt_number(w->b, v);
+    xl_buf_num(w->b, v);
 }
 
 void xl_jw_bool(struct xl_jw *w, bool v) {

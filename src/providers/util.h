@@ -71,6 +71,9 @@ static inline void xl_buf_addc(struct xl_buf *b, char c) {
 static inline bool xl_buf_ok(const struct xl_buf *b) { return !b->oom; }
 /* NUL-terminated view (adds a NUL after len without counting it); NULL on OOM. */
 const char *xl_buf_cstr(struct xl_buf *b);
+/* A JSON number: integers within +-9e15 in full, -0 as 0, others in 15 significant digits or 17
+ * when 15 do not round-trip; NaN and infinities as null (xl_jw_num's format). */
+void xl_buf_num(struct xl_buf *b, double d);
 /* Hand b's bytes to out without a copy (the evbuffer frees them when drained); b is left empty.
  * A large body copied into fresh evbuffer chunks costs page faults on every request. Returns -1
  * (b unchanged) when out refuses them. */
@@ -97,9 +100,7 @@ void xl_jw_key(struct xl_jw *w, const char *k);
 void xl_jw_str(struct xl_jw *w, const char *s); /* NULL writes null */
 void xl_jw_strn(struct xl_jw *w, const char *s, size_t n);
 void xl_jw_int(struct xl_jw *w, long long v);
-/* Integers within +-9e15 in full, -0 as 0, others in 15 significant digits or 17 when 15 do not
- * round-trip (the format the Gemini request printer used). NaN and infinities: null. */
-void xl_jw_num(struct xl_jw *w, double v);
+void xl_jw_num(struct xl_jw *w, double v); /* in xl_buf_num's format */
 void xl_jw_bool(struct xl_jw *w, bool v);
 void xl_jw_null(struct xl_jw *w);
 /* A value that is already JSON text (trusted: the caller validated it). */
